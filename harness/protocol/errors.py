@@ -52,6 +52,23 @@ class BadStartSymbol(FramingError):
     pass
 
 
+class GarbageSkipped(BadStartSymbol):
+    """Bytes before or between frames that do not start with '##' or '$$'."""
+
+    def __init__(self, count: int, *, offset: int) -> None:
+        self.count = count
+        super().__init__(self._text(count), offset=offset, path="stream")
+
+    @staticmethod
+    def _text(count: int) -> str:
+        return f"{count} byte(s) of garbage skipped before the next start symbol"
+
+    def grow(self, more: int) -> None:
+        self.count += more
+        self.message = self._text(self.count)
+        self.args = (str(self),)
+
+
 class LengthOverflow(FramingError):
     """The data-unit length exceeds 65531 (spec §1)."""
 
