@@ -14,7 +14,7 @@ from typing import Any
 
 from . import errors
 from .compiler import Fallback, decoder, encoder, text_bytes
-from .messages import ENCRYPTION, EDITION_OF_START, START, command_body, response_bodies
+from .messages import EDITION_OF_START, ENCRYPTION, START, command_body, response_bodies
 from .schema import Count, Struct
 
 HEADER = struct.Struct(">2sBB17sBH")

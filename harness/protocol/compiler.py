@@ -9,8 +9,9 @@ walker in `explain` for the precise, typed error. That keeps the hot path free o
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from functools import cache
-from typing import Any, Callable
+from typing import Any
 
 from .schema import (
     ABNORMAL,
@@ -199,7 +200,7 @@ def _emit_decode_field(src: _Source, f: Node, counts: dict[str, str]) -> None:
 
 
 def _decode_items(node: InfoTypes, b: bytes, o: int, d: dict) -> int:
-    items = []
+    items: list[dict[str, Any]] = []
     n = len(b)
     known = _known_decoders(node)
     while o < n:
@@ -378,6 +379,7 @@ def _encode_params(node: Params, d: dict, out: bytearray) -> None:
         if isinstance(p, Scalar):
             out += struct.pack(">" + p.fmt, v)
         else:
+            assert isinstance(p, Str)
             raw = text_bytes(v)
             if p.length is not None:
                 raw = raw.ljust(p.length, b"\0")

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from . import errors
 from .codec import HEADER, HEADER_SIZE, Frame, body_candidates, decode
 from .compiler import _text
-from .messages import COMMANDS, ENCRYPTION, EDITION_OF_START, RESPONSE_FLAGS
+from .messages import COMMANDS, EDITION_OF_START, ENCRYPTION, RESPONSE_FLAGS
 from .schema import (
     ABNORMAL,
     FMT_SIZE,
@@ -93,7 +93,8 @@ class _Walker:
                 self._finding(start, path, f"{node.name} = 0x{value:X} is not a defined code")
         else:
             self._row(start, path, raw, value, str(value) if value < ABNORMAL[node.fmt] else "sentinel: no list")
-            if (node.lo is not None and value < node.lo) or (node.hi is not None and node.hi < value < ABNORMAL[node.fmt]):
+            too_big = node.hi is not None and node.hi < value < ABNORMAL[node.fmt]
+            if (node.lo is not None and value < node.lo) or too_big:
                 self._finding(start, path, f"{node.name} = {value} is outside {node.lo}…{node.hi}")
         return value
 
@@ -121,7 +122,7 @@ class _Walker:
                 self._row(start, sub, raw, value, _show_text(raw) if isinstance(f, Str) else raw.hex())
                 d[f.name] = value
             elif isinstance(f, List):
-                d[f.name] = self.list(f, sub, d, counts)
+                d[f.name] = self.sequence(f, sub, d, counts)
             elif isinstance(f, InfoTypes):
                 self.items(f, path, d)
             elif isinstance(f, Params):
@@ -143,7 +144,7 @@ class _Walker:
         value = d[ref]
         return sum(value) if isinstance(value, list) else value
 
-    def list(self, node: List, path: str, d: dict, counts: dict) -> list | Sentinel:
+    def sequence(self, node: List, path: str, d: dict, counts: dict) -> list[Any] | Sentinel:
         n = self._ref(node.count, d, counts)
         if node.count in counts and n >= ABNORMAL[self.count_fmt[node.count]]:
             return Sentinel(n)
@@ -288,7 +289,8 @@ def explain(data: bytes, *, strict: bool = False) -> Explanation:
         (22, 2, "header.length", length, str(length)),
     ]
     for off, size, path, value, shown in header:
-        ex.rows.append(Row(off, size, path, data[off:off + size], value, shown, "bytes" if path.endswith("length") else ""))
+        unit = "bytes" if path.endswith("length") else ""
+        ex.rows.append(Row(off, size, path, data[off:off + size], value, shown, unit))
     body = data[HEADER_SIZE:HEADER_SIZE + length]
     candidates = body_candidates(edition, command, ack) if enc == 0x01 else ()
     walker = None
@@ -308,7 +310,8 @@ def explain(data: bytes, *, strict: bool = False) -> Explanation:
         ex.rows += walker.rows
         ex.findings += walker.findings
     elif body:
-        ex.rows.append(Row(HEADER_SIZE, len(body), "body", body, body, body.hex()[:64], "ciphertext" if enc != 1 else ""))
+        note = "ciphertext" if enc != 1 else ""
+        ex.rows.append(Row(HEADER_SIZE, len(body), "body", body, body, body.hex()[:64], note))
     if len(data) > HEADER_SIZE + length:
         ex.rows.append(Row(HEADER_SIZE + length, 1, "bcc", data[HEADER_SIZE + length:][:1],
                            data[HEADER_SIZE + length], f"0x{data[HEADER_SIZE + length]:02X}", ""))

@@ -97,7 +97,7 @@ class Framer:
             return
         self.skipped += end - start
         last = out[-1] if out else None
-        if isinstance(last, errors.GarbageSkipped) and last.offset + last.count == self._base + start:
+        if isinstance(last, errors.GarbageSkipped) and (last.offset or 0) + last.count == self._base + start:
             last.grow(end - start)  # one report per run of garbage
             return
         out.append(errors.GarbageSkipped(end - start, offset=self._base + start))

@@ -110,7 +110,8 @@ def _time_serial(name: str, clause: str) -> Struct:
 def vehicle(edition: int) -> Struct:
     fields: list[Node] = [
         Scalar("vehicle_state", enum={1: "started", 2: "off", 3: "other"}),
-        Scalar("charge_state", enum={1: "parked_charging", 2: "driving_charging", 3: "not_charging", 4: "charge_complete"}),
+        Scalar("charge_state", enum={1: "parked_charging", 2: "driving_charging", 3: "not_charging",
+                                     4: "charge_complete"}),
         Scalar("run_mode", enum={1: "ev", 2: "hybrid", 3: "fuel"}),
         Scalar("speed", "H", unit="km/h", scale=0.1, lo=0, hi=2200 if edition == 2016 else 5000),
         Scalar("odometer", "I", unit="km", scale=0.1, lo=0, hi=9999999),
