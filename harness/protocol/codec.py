@@ -102,16 +102,24 @@ def decode_body(edition: int, command: int, ack: int, body: bytes) -> Any:
     candidates = body_candidates(edition, command, ack)
     if not candidates:
         return body  # custom, reserved or undefined command: kept as bytes
+    return decode_unit(candidates, body, edition=edition, base=HEADER_SIZE)
+
+
+_FAST_PATH_FAILURES = (Fallback, struct.error, IndexError, KeyError, TypeError)
+
+
+def decode_unit(candidates: tuple[Struct, ...], body: bytes, *, edition: int = 0, base: int = 0) -> Any:
+    """The first candidate that consumes the whole unit; else the walker's precise error."""
     for node in candidates:
         try:
             value, end = decoder(node)(body, 0)
-        except (Fallback, struct.error, IndexError, KeyError, TypeError):
+        except _FAST_PATH_FAILURES:
             continue
         if end == len(body):
             return value
     from .explain import diagnose  # the slow path, only for ill-formed input
 
-    raise diagnose(edition, candidates[-1], body).shifted(HEADER_SIZE)
+    raise diagnose(edition, candidates[-1], body).shifted(base)
 
 
 def encode(frame: Frame) -> bytes:
