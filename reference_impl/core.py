@@ -1,0 +1,517 @@
+"""The platform core: one sans-IO state machine for the enterprise, local and national roles.
+
+Events go in (a connection opened, bytes received, a connection closed, a clock tick, an operator
+request); actions come out (`Send`, `Close`, `Connect`). The asyncio driver in `server.py` is a thin
+shell around it, and tests drive it with a fake clock. Storage is the only side effect the core
+performs itself: rows are grouped and committed by `flush()` before the actions of the same turn
+leave (the driver calls it), so nothing that was answered or relayed is missing from the store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.protocol import datacall, errors
+from harness.protocol.codec import COMMAND_FLAG, Frame, assemble, bcc, decode, encode
+from harness.protocol.framer import Framer
+from harness.protocol.messages import PARAM_LENGTH_OF
+from harness.protocol.schema import Timestamp
+
+from .config import PlatformConfig, Upstream
+from .store import Store
+from .uplink import Uplink
+from .warnings import ThresholdMonitor
+
+log = logging.getLogger("reference_impl")
+
+DATA_COMMANDS = (0x02, 0x03)
+
+
+@dataclass(frozen=True)
+class Send:
+    conn: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Close:
+    conn: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Connect:
+    upstream: str
+    host: str
+    port: int
+
+
+Action = Send | Close | Connect
+
+
+@dataclass
+class Link:
+    """One TCP connection into this platform: a vehicle, or a platform logging in here."""
+
+    conn: int
+    peer: str
+    opened_at: float
+    last_frame_at: float
+    framer: Framer = field(default_factory=Framer)
+    kind: str = "unknown"  # unknown | vehicle | platform
+    identity: str = ""  # VIN, or the platform's unique id
+    edition: int = 2016
+    logged_in: bool = False
+    login_serial: int | None = None
+    frames_in: int = 0
+
+
+@dataclass
+class PendingCommand:
+    """A query/set/control sent to a vehicle, resent on timeout (Annex B.2.2-B.2.4)."""
+
+    vin: str
+    command: int
+    frame: bytes
+    deadline: float
+    interval: float
+    tries: int = 1
+    answer: Frame | None = None
+    failed: bool = False
+
+
+@dataclass
+class DataCall:
+    call_id: int
+    vins: tuple[str, ...]
+    until: float
+    upstream: str  # the caller (enterprise role) or the callee platform id (national role)
+    results: dict[str, str] = field(default_factory=dict)
+    answered: bool = False
+
+
+def now_timestamp(now: float) -> Timestamp:
+    """Collection/answer time: Beijing time (GMT+8) from a POSIX clock value."""
+    return Timestamp.from_datetime(dt.datetime.fromtimestamp(now, dt.timezone(dt.timedelta(hours=8))))
+
+
+def time_text(t: Any) -> str | None:
+    return str(Timestamp(*t)) if t is not None else None
+
+
+class PlatformCore:
+    """The platform logic; see the module docstring for the event/action contract."""
+
+    def __init__(self, config: PlatformConfig, store: Store | None = None) -> None:
+        self.cfg = config
+        self.timers = config.timers
+        self.defects = set(config.defects)
+        self.store = store or Store(config.storage)
+        self.links: dict[int, Link] = {}
+        self.online: dict[str, int] = {}  # VIN or platform id -> conn
+        self.pending: dict[tuple[str, int], PendingCommand] = {}
+        self.completed: list[PendingCommand] = []
+        self.calls: dict[int, DataCall] = {}
+        self.spot_checks: dict[str, Any] = {}
+        self.monitor = ThresholdMonitor(config.thresholds)
+        self.uplinks = {u.name: Uplink(u, self) for u in config.upstreams} if config.role == "enterprise" else {}
+        self._conn_ids = itertools.count(1_000_000)  # ids the core hands out for upstream links
+        self._call_ids = itertools.count(1)
+        self.stats = dict(frames_in=0, stored=0, rejected=0, answered=0, relayed=0, acked_upstream=0,
+                          duplicates=0, warnings=0, level3_alarms=0, logins=0)
+
+    # ================================================================== events from the driver
+    def opened(self, conn: int, peer: str, now: float) -> list[Action]:
+        self.links[conn] = Link(conn, peer, now, now)
+        return []
+
+    def closed(self, conn: int, now: float) -> list[Action]:
+        link = self.links.pop(conn, None)
+        for up in self.uplinks.values():
+            if up.conn == conn:
+                return up.lost(now)
+        if link and link.identity and self.online.get(link.identity) == conn:
+            del self.online[link.identity]
+        return []
+
+    def received(self, conn: int, data: bytes, now: float) -> list[Action]:
+        for up in self.uplinks.values():
+            if up.conn == conn:
+                return up.received(data, now)
+        link = self.links.get(conn)
+        if link is None:
+            return []
+        actions: list[Action] = []
+        for item in link.framer.feed(data):
+            if isinstance(item, errors.ProtocolError):
+                self.stats["rejected"] += 1
+                log.info("%s: %s", link.peer, item)
+                continue
+            link.last_frame_at = now
+            link.frames_in += 1
+            self.stats["frames_in"] += 1
+            actions += self._frame(link, item, now)
+            if conn not in self.links:
+                break
+        return actions
+
+    def tick(self, now: float) -> list[Action]:
+        actions: list[Action] = []
+        if "no-idle-timeout" not in self.defects:
+            for link in list(self.links.values()):
+                if now - link.last_frame_at > self.timers.idle_timeout:
+                    actions.append(Close(link.conn, f"no frame for {self.timers.idle_timeout:g} s"))
+                    self._forget(link)
+        for key, p in list(self.pending.items()):
+            if p.deadline <= now:
+                actions += self._command_timeout(key, p, now)
+        for call in list(self.calls.values()):
+            if self.cfg.role == "enterprise" and call.until <= now:
+                actions += self._end_call(call, now)
+        for up in self.uplinks.values():
+            actions += up.tick(now)
+        return actions
+
+    def start(self, now: float) -> list[Action]:
+        actions: list[Action] = []
+        for up in self.uplinks.values():
+            actions += up.start(now)
+        return actions
+
+    def upstream_connected(self, name: str, now: float) -> tuple[int, list[Action]]:
+        conn = next(self._conn_ids)
+        return conn, self.uplinks[name].connected(conn, now)
+
+    def upstream_failed(self, name: str, now: float) -> list[Action]:
+        return self.uplinks[name].connect_failed(now)
+
+    def flush(self) -> None:
+        self.store.flush()
+
+    # ================================================================== one frame from a link
+    def _frame(self, link: Link, raw: bytes, now: float) -> list[Action]:
+        try:
+            frame = decode(raw)
+        except errors.ProtocolError as exc:
+            return self._reject(link, raw, exc, now)
+        if frame.edition not in self.cfg.editions:
+            return self._reject(link, raw, errors.ProtocolError(
+                f"edition {frame.edition} is not accepted here", offset=0, path="header.start"), now)
+        if frame.is_response:
+            return self._response(link, frame, raw, now)
+        if link.kind == "unknown":
+            link.kind = "platform" if frame.command in (0x05, 0x06) else "vehicle"
+            link.edition = frame.edition
+        if link.kind == "platform":
+            return self._platform_frame(link, frame, raw, now)
+        return self._vehicle_frame(link, frame, raw, now)
+
+    def _reject(self, link: Link, raw: bytes, exc: errors.ProtocolError, now: float) -> list[Action]:
+        self.stats["rejected"] += 1
+        log.info("%s %s: rejected: %s", link.peer, link.identity or "-", exc)
+        if "no-error-flag" in self.defects or len(raw) < 25:
+            return []
+        if raw[3] != COMMAND_FLAG:
+            return []  # never answer an answer
+        edition = 2025 if raw[:2] == b"$$" else 2016
+        body = raw[24:30] if len(raw) >= 31 else b""
+        return [self._answer_raw(link, edition, raw[2], exc.flag(edition), raw[4:21], body)]
+
+    # ------------------------------------------------------------------ vehicles (Annex B)
+    def _vehicle_frame(self, link: Link, frame: Frame, raw: bytes, now: float) -> list[Action]:
+        cmd = frame.command
+        if cmd == 0x01:
+            return self._vehicle_login(link, frame, raw, now)
+        if cmd == 0x07:
+            if not link.logged_in or "no-heartbeat-answer" in self.defects:
+                return []
+            return [self._answer(link, frame, 0x01, b"")]
+        if cmd == 0x08:
+            return [self._answer(link, frame, 0x01, bytes(now_timestamp(now)))]
+        if not link.logged_in or frame.vin != link.identity:
+            if "accept-before-login" in self.defects and cmd in DATA_COMMANDS:
+                self._store(link, frame, raw, now)
+                return []
+            return [self._answer(link, frame, 0x02, raw[24:30])]
+        if cmd in DATA_COMMANDS:
+            return self._vehicle_data(link, frame, raw, now)
+        if cmd == 0x04:
+            self._store(link, frame, raw, now)
+            link.logged_in = False
+            self.online.pop(link.identity, None)
+            return []
+        if cmd == 0x09:  # 2025 activation: accepted for registered vehicles
+            self._store(link, frame, raw, now)
+            body = {"status": 1, "info": 0}
+            return [Send(link.conn, encode(Frame(0x0A, COMMAND_FLAG, frame.vin, body, frame.edition)))]
+        self._store(link, frame, raw, now)
+        return []
+
+    def _vehicle_login(self, link: Link, frame: Frame, raw: bytes, now: float) -> list[Action]:
+        vin = frame.vin
+        actions: list[Action] = []
+        if not _is_vin(vin):
+            return [self._answer(link, frame, errors.BadVin("").flag(frame.edition), raw[24:30])]
+        if vin not in self.cfg.vehicles and not self.cfg.accept_unknown_vins:
+            return [self._answer(link, frame, 0x04 if frame.edition == 2025 else 0x02, raw[24:30])]
+        serial = frame.body["serial"]
+        if link.logged_in and link.identity == vin and link.login_serial == serial:
+            return [self._answer(link, frame, 0x03, raw[24:30])]  # a repeated login on the same link
+        old = self.online.get(vin)
+        if old is not None and old != link.conn and "ignore-duplicate-login" not in self.defects:
+            # B.2.7: a new connection with the same identity closes the old one
+            actions.append(Close(old, f"{vin} logged in again from another connection"))
+            old_link = self.links.get(old)
+            if old_link:
+                self._forget(old_link)
+        link.identity, link.logged_in, link.login_serial, link.edition = vin, True, serial, frame.edition
+        self.online[vin] = link.conn
+        self.stats["logins"] += 1
+        self._store(link, frame, raw, now)
+        actions.append(self._answer(link, frame, 0x01, raw[24:30]))
+        return actions
+
+    def _vehicle_data(self, link: Link, frame: Frame, raw: bytes, now: float) -> list[Action]:
+        duplicate = self._store(link, frame, raw, now)
+        actions: list[Action] = []
+        if "ack-realtime" in self.defects:
+            actions.append(self._answer(link, frame, 0x01, raw[24:30]))
+        if frame.command == 0x02:
+            actions += self._check_thresholds(link, frame, now)
+        if not duplicate:
+            self._relay(frame, raw, now)
+        return actions
+
+    def _check_thresholds(self, link: Link, frame: Frame, now: float) -> list[Action]:
+        found = self.monitor.check(frame.vin, frame.edition, frame.body)
+        actions: list[Action] = []
+        for kind, detail, level3 in found:
+            self.stats["warnings"] += 1
+            self.stats["level3_alarms"] += int(level3)
+            self.store.warn(frame.vin, kind, detail, now)
+            if "no-warning" in self.defects or level3:
+                continue  # a level-3 alarm comes from the vehicle itself; no warning back
+            actions += self.command(frame.vin, 0x82, {"command": 0x06, "params": {
+                "level": self.cfg.thresholds.warning_level, "info": b""}}, now)
+        return actions
+
+    # ------------------------------------------------------------------ relay (enterprise)
+    def _relay(self, frame: Frame, raw: bytes, now: float) -> None:
+        if self.cfg.role != "enterprise":
+            return
+        vehicle = self.cfg.vehicles.get(frame.vin)
+        collected = time_text(frame.body.get("time")) if isinstance(frame.body, dict) else None
+        if collected is None:
+            return
+        public = vehicle is not None and vehicle.public_service
+        if public or "relay-private" in self.defects:
+            region = vehicle.region if vehicle else ""
+            for up in self.uplinks.values():
+                if up.cfg.role != "local":
+                    continue
+                if up.cfg.region == region or "relay-wrong-region" in self.defects:
+                    up.enqueue(frame.vin, collected, raw, now)
+        for call in self.calls.values():
+            if frame.vin in call.vins and call.until > now and "drop-data-call" not in self.defects:
+                self.uplinks[call.upstream].enqueue(frame.vin, collected, raw, now)
+
+    # ------------------------------------------------------------------ platforms logging in here
+    def _platform_frame(self, link: Link, frame: Frame, raw: bytes, now: float) -> list[Action]:
+        if frame.command == 0x05:
+            account = self.cfg.accounts.get(frame.vin.rstrip("\0"))
+            body = frame.body
+            ok = account is not None and body["username"].rstrip("\0") == account.username and (
+                body["password"].rstrip("\0") == account.password or "accept-bad-password" in self.defects)
+            if not ok:
+                log.info("%s: platform login refused for %r", link.peer, frame.vin)
+                return [self._answer(link, frame, 0x02, raw[24:30])]
+            link.identity, link.logged_in = frame.vin.rstrip("\0"), True
+            old = self.online.get(link.identity)
+            actions: list[Action] = []
+            if old is not None and old != link.conn:
+                actions.append(Close(old, "platform logged in again"))
+                if old in self.links:
+                    self._forget(self.links[old])
+            self.online[link.identity] = link.conn
+            self._store(link, frame, raw, now)
+            return actions + [self._answer(link, frame, 0x01, raw[24:30])]
+        if not link.logged_in:
+            return [self._answer(link, frame, 0x02, raw[24:30])]
+        if frame.command == 0x06:
+            self._store(link, frame, raw, now)
+            link.logged_in = False
+            self.online.pop(link.identity, None)
+            return []
+        if frame.command in DATA_COMMANDS:
+            self._store(link, frame, raw, now)
+            return [self._answer(link, frame, 0x01, raw[24:30])]  # §5.2.2: the server answers correct data
+        self._store(link, frame, raw, now)
+        return []
+
+    # ------------------------------------------------------------------ answers to our commands
+    def _response(self, link: Link, frame: Frame, raw: bytes, now: float) -> list[Action]:
+        self._store(link, frame, raw, now)
+        key = (frame.vin, frame.command)
+        pending = self.pending.pop(key, None)
+        if pending is not None:
+            pending.answer = frame
+            self.completed.append(pending)
+            return []
+        if self.cfg.role == "national" and frame.command in (datacall.DATA_CALL, datacall.SPOT_CHECK):
+            return self._call_answer(link, frame, now)
+        return []
+
+    # ================================================================== operator requests
+    def command(self, vin: str, command: int, body: dict, now: float) -> list[Action]:
+        """Send query 0x80, set 0x81 or control 0x82 to an online vehicle, resent on timeout."""
+        conn = self.online.get(vin)
+        link = self.links.get(conn) if conn is not None else None
+        if link is None:
+            raise LookupError(f"vehicle {vin} is not online")
+        data = encode(Frame(command, COMMAND_FLAG, vin, {"time": now_timestamp(now), **body}, link.edition))
+        interval = self.timers.control_resend if command == 0x82 else self.timers.response_timeout
+        self.pending[(vin, command)] = PendingCommand(vin, command, data, now + interval, interval)
+        return [Send(link.conn, data)]
+
+    def _command_timeout(self, key: tuple[str, int], p: PendingCommand, now: float) -> list[Action]:
+        conn = self.online.get(p.vin)
+        if p.tries >= self.timers.command_tries or conn is None or "no-command-resend" in self.defects:
+            p.failed = True
+            del self.pending[key]
+            self.completed.append(p)
+            self.store.warn(p.vin, "command-unanswered", f"0x{p.command:02X} after {p.tries} tries", now)
+            return []
+        p.tries += 1
+        p.deadline = now + p.interval
+        return [Send(conn, p.frame)]
+
+    def set_public_platform(self, vin: str, host: str, port: int, active: bool, now: float) -> list[Action]:
+        """terminal-link data call: point the vehicle at the public platform (params 0x0D-0x10)."""
+        params = [{"id": 0x0D, "value": len(host)}, {"id": 0x0E, "value": host}, {"id": 0x0F, "value": port},
+                  {"id": 0x10, "value": 1 if active else 2}]
+        assert PARAM_LENGTH_OF[0x0D] == 0x0E
+        return self.command(vin, 0x81, {"params": params}, now)
+
+    # ------------------------------------------------------------------ data calls
+    def data_call(self, platform_id: str, vins: list[str], duration: int, now: float) -> tuple[int, list[Action]]:
+        """National role: ask an enterprise platform to stream these vehicles for `duration` s."""
+        conn = self.online.get(platform_id)
+        if conn is None:
+            raise LookupError(f"platform {platform_id} is not logged in")
+        call_id = next(self._call_ids)
+        body = {"time": now_timestamp(now), "call_id": call_id, "duration": duration, "vins": list(vins)}
+        self.calls[call_id] = DataCall(call_id, tuple(vins), now + duration, platform_id)
+        data = assemble(self.links[conn].edition, datacall.DATA_CALL, COMMAND_FLAG, platform_id,
+                        datacall.encode_body(datacall.DATA_CALL, False, body))
+        return call_id, [Send(conn, data)]
+
+    def spot_check(self, platform_id: str, vin: str, now: float) -> list[Action]:
+        conn = self.online.get(platform_id)
+        if conn is None:
+            raise LookupError(f"platform {platform_id} is not logged in")
+        body = {"time": now_timestamp(now), "vin": vin}
+        self.spot_checks.pop(vin, None)
+        return [Send(conn, assemble(self.links[conn].edition, datacall.SPOT_CHECK, COMMAND_FLAG, platform_id,
+                                    datacall.encode_body(datacall.SPOT_CHECK, False, body)))]
+
+    def _call_answer(self, link: Link, frame: Frame, now: float) -> list[Action]:
+        body = datacall.decode_body(frame.command, True, frame.body)
+        if frame.command == datacall.SPOT_CHECK:
+            self.spot_checks[body["vin"]] = (frame.ack, body["latest"])
+        else:
+            call = self.calls.get(body["call_id"])
+            if call is not None:
+                call.answered = True
+                call.results = {r["vin"]: datacall.CALL_STATUS.get(r["status"], "?") for r in body["results"]}
+        return []
+
+    def upstream_command(self, up: Uplink, frame: Frame, now: float) -> list[Action]:
+        """Enterprise role: a custom command from an upstream (national) platform."""
+        if frame.command == datacall.DATA_CALL:
+            req = datacall.decode_body(datacall.DATA_CALL, False, frame.body)
+            results = []
+            accepted = []
+            for vin in req["vins"]:
+                known = vin in self.cfg.vehicles
+                results.append({"vin": vin, "status": 1 if known else 2})
+                if known:
+                    accepted.append(vin)
+            call = DataCall(req["call_id"], tuple(accepted), now + req["duration"], up.cfg.name)
+            self.calls[req["call_id"]] = call
+            flag = 0x01 if len(accepted) == len(req["vins"]) else 0x02
+            answer = {"time": req["time"], "call_id": req["call_id"], "results": results}
+            actions = [up.send(assemble(frame.edition, datacall.DATA_CALL, flag, frame.vin,
+                                        datacall.encode_body(datacall.DATA_CALL, True, answer)))]
+            if self.cfg.data_call_mode == "terminal-link" and "drop-data-call" not in self.defects:
+                for vin in accepted:
+                    if vin in self.online:
+                        actions += self.set_public_platform(vin, up.cfg.host, up.cfg.port, True, now)
+                        actions += self.command(vin, 0x82, {"command": 0x07, "params": b""}, now) \
+                            if (vin, 0x82) not in self.pending else []
+                call.vins = ()  # the vehicles stream themselves; nothing to relay
+            return actions
+        if frame.command == datacall.SPOT_CHECK:
+            req = datacall.decode_body(datacall.SPOT_CHECK, False, frame.body)
+            latest = self.store.frames(vin=req["vin"], commands=(0x02,))
+            data = latest[-1].raw[24:-1] if latest else b""
+            answer = {"time": req["time"], "vin": req["vin"], "latest": data}
+            return [up.send(assemble(frame.edition, datacall.SPOT_CHECK, 0x01 if latest else 0x02, frame.vin,
+                                     datacall.encode_body(datacall.SPOT_CHECK, True, answer)))]
+        if frame.command == datacall.END_CALL:
+            req = datacall.decode_body(datacall.END_CALL, False, frame.body)
+            call = self.calls.get(req["call_id"])
+            return self._end_call(call, now) if call else []
+        return []
+
+    def _end_call(self, call: DataCall, now: float) -> list[Action]:
+        self.calls.pop(call.call_id, None)
+        return []
+
+    # ================================================================== helpers
+    def _store(self, link: Link, frame: Frame, raw: bytes, now: float) -> bool:
+        body = frame.body
+        collected = time_text(body.get("time")) if isinstance(body, dict) else None
+        duplicate = self.store.add_frame(link=link.identity or link.peer, vin=frame.vin.rstrip("\0"),
+                                         command=frame.command, ack=frame.ack, edition=frame.edition,
+                                         collected_at=collected, raw=raw, decoded=body if isinstance(body, dict)
+                                         else None, received_at=now)
+        self.stats["stored"] += 1
+        self.stats["duplicates"] += int(duplicate)
+        return duplicate
+
+    def _answer(self, link: Link, frame: Frame, flag: int, time_body: bytes) -> Send:
+        raw_vin = frame.vin.encode("ascii", "surrogateescape")
+        body = time_body if self.cfg.response_style == "time-only" else encode(frame)[24:-1]
+        return self._answer_raw(link, frame.edition, frame.command, flag, raw_vin, body)
+
+    def _answer_raw(self, link: Link, edition: int, command: int, flag: int, vin: bytes, body: bytes) -> Send:
+        data = assemble(edition, command, flag, vin, body)
+        if "wrong-bcc-on-ack" in self.defects:
+            data = data[:-1] + bytes((data[-1] ^ 0x55,))
+        self.stats["answered"] += 1
+        return Send(link.conn, data)
+
+    def _forget(self, link: Link) -> None:
+        self.links.pop(link.conn, None)
+        if link.identity and self.online.get(link.identity) == link.conn:
+            del self.online[link.identity]
+
+    def new_upstream_conn(self) -> int:
+        return next(self._conn_ids)
+
+    def upstream_config(self, name: str) -> Upstream:
+        return self.uplinks[name].cfg
+
+
+def _is_vin(vin: str) -> bool:
+    return len(vin) == 17 and vin.isascii() and vin.isalnum()
+
+
+def rewrite_command(raw: bytes, command: int) -> bytes:
+    """The same frame with another command byte (real-time -> reissue) and a fresh BCC."""
+    body = raw[:2] + bytes((command,)) + raw[3:-1]
+    return body + bytes((bcc(body[2:]),))

@@ -1,0 +1,128 @@
+"""The asyncio driver of a reference platform: sockets and a clock around `PlatformCore`.
+
+Every turn is: feed the event to the core, commit the store (`flush`), then perform the actions.
+So nothing is answered or relayed before it is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable
+
+from .core import Action, Close, Connect, PlatformCore, Send
+
+log = logging.getLogger("reference_impl.server")
+
+WRITE_LIMIT = 4 * 1024 * 1024  # a peer that stops reading is cut off, not buffered forever
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, server: PlatformServer, upstream: str | None = None) -> None:
+        self.server = server
+        self.upstream = upstream
+        self.conn = 0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        s = self.server
+        now = s.clock()
+        if self.upstream is None:
+            self.conn = next(s._ids)
+            s.transports[self.conn] = transport
+            peer = transport.get_extra_info("peername")
+            s.run(s.core.opened(self.conn, f"{peer[0]}:{peer[1]}" if peer else "?", now))
+        else:
+            self.conn, actions = s.core.upstream_connected(self.upstream, now)
+            s.transports[self.conn] = transport
+            s.run(actions)
+
+    def data_received(self, data: bytes) -> None:
+        s = self.server
+        s.run(s.core.received(self.conn, data, s.clock()))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        s = self.server
+        s.transports.pop(self.conn, None)
+        s.run(s.core.closed(self.conn, s.clock()))
+
+
+class PlatformServer:
+    def __init__(self, core: PlatformCore, clock: Callable[[], float] = time.time) -> None:
+        self.core = core
+        self.clock = clock
+        self.transports: dict[int, asyncio.Transport] = {}
+        self._ids = iter(range(1, 1_000_000))
+        self._server: asyncio.base_events.Server | None = None
+        self._ticker: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1]
+
+    async def start(self) -> PlatformServer:
+        cfg = self.core.cfg
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Connection(self), cfg.host, cfg.port, backlog=4096)
+        self._ticker = asyncio.create_task(self._tick())
+        self.run(self.core.start(self.clock()))
+        log.info("%s platform %s listening on %s:%d", cfg.role, cfg.name, cfg.host, self.port)
+        return self
+
+    async def _tick(self) -> None:
+        period = self.core.timers.tick
+        while True:
+            await asyncio.sleep(period)
+            self.run(self.core.tick(self.clock()))
+
+    def run(self, actions: list[Action]) -> None:
+        """Commit, then perform the core's actions."""
+        self.core.flush()
+        for a in actions:
+            if isinstance(a, Send):
+                t = self.transports.get(a.conn)
+                if t is not None and not t.is_closing():
+                    t.write(a.data)
+                    if t.get_write_buffer_size() > WRITE_LIMIT:
+                        log.info("connection %d does not read; closing", a.conn)
+                        t.abort()
+            elif isinstance(a, Close):
+                t = self.transports.get(a.conn)
+                if t is not None:
+                    log.info("closing connection %d: %s", a.conn, a.reason)
+                    t.close()
+            elif isinstance(a, Connect):
+                task = asyncio.create_task(self._connect(a))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _connect(self, a: Connect) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(loop.create_connection(lambda: _Connection(self, a.upstream), a.host, a.port),
+                                   timeout=max(self.core.timers.response_timeout, 1.0))
+        except (OSError, asyncio.TimeoutError) as exc:
+            log.info("upstream %s at %s:%d unreachable: %s", a.upstream, a.host, a.port, exc)
+            self.run(self.core.upstream_failed(a.upstream, self.clock()))
+
+    async def stop(self) -> None:
+        if self._ticker:
+            self._ticker.cancel()
+        if self._server:
+            self._server.close()
+        for t in list(self.transports.values()):
+            t.abort()
+        if self._server:
+            await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        self.core.flush()
+
+    async def serve_forever(self) -> None:
+        assert self._server is not None
+        await self._server.serve_forever()
