@@ -119,6 +119,8 @@ class PlatformCore:
         self.spot_checks: dict[str, Any] = {}
         self.monitor = ThresholdMonitor(config.thresholds)
         self.uplinks = {u.name: Uplink(u, self) for u in config.upstreams} if config.role == "enterprise" else {}
+        if "lose-queue-on-restart" in self.defects:
+            self.store.db.execute("DELETE FROM queue")
         self._conn_ids = itertools.count(1_000_000)  # ids the core hands out for upstream links
         self._call_ids = itertools.count(1)
         self.stats = dict(frames_in=0, stored=0, rejected=0, answered=0, relayed=0, acked_upstream=0,
@@ -163,7 +165,8 @@ class PlatformCore:
         actions: list[Action] = []
         if "no-idle-timeout" not in self.defects:
             for link in list(self.links.values()):
-                if now - link.last_frame_at > self.timers.idle_timeout:
+                # platform links have no heartbeat (§5.4: closed only on TCP loss)
+                if link.kind != "platform" and now - link.last_frame_at > self.timers.idle_timeout:
                     actions.append(Close(link.conn, f"no frame for {self.timers.idle_timeout:g} s"))
                     self._forget(link)
         for key, p in list(self.pending.items()):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .core import Action, Close, Connect, PlatformCore, Send
 
@@ -106,7 +106,7 @@ class PlatformServer:
         try:
             await asyncio.wait_for(loop.create_connection(lambda: _Connection(self, a.upstream), a.host, a.port),
                                    timeout=max(self.core.timers.response_timeout, 1.0))
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             log.info("upstream %s at %s:%d unreachable: %s", a.upstream, a.host, a.port, exc)
             self.run(self.core.upstream_failed(a.upstream, self.clock()))
 

@@ -12,9 +12,10 @@ import base64
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS frames (
@@ -107,7 +108,8 @@ class Store:
         self._warnings: list[tuple] = []
         self._done: list[tuple[str, str, str]] = []
         self._seen: set[tuple[str, int, str]] = set()
-        for vin, cmd, at in self.db.execute("SELECT vin, command, collected_at FROM frames WHERE collected_at IS NOT NULL"):
+        seen = self.db.execute("SELECT vin, command, collected_at FROM frames WHERE collected_at IS NOT NULL")
+        for vin, cmd, at in seen:
             self._seen.add((vin, 0x02 if cmd == 0x03 else cmd, at))
 
     # ------------------------------------------------------------------ writes (grouped)

@@ -47,7 +47,7 @@ class Uplink:
         self.cfg = cfg
         self.core = core
         self.conn: int | None = None
-        self.state = "idle"  # idle | connecting | login | online | backoff
+        self.state = "idle"  # idle | connecting | login | login-wait | online | backoff
         self.failures = 0
         self.next_attempt = 0.0
         self.login_deadline = 0.0
@@ -84,7 +84,7 @@ class Uplink:
         self.conn = None
         self.inflight.clear()
         self._pending_fresh.clear()
-        if self.state in ("online", "login"):
+        if self.state in ("online", "login", "login-wait"):
             self.state = "idle"
             self.next_attempt = now + self.core.timers.platform_login_retry
         return []
@@ -94,23 +94,21 @@ class Uplink:
 
         self.failures += 1
         self.stats["login_failures"] += 1
-        actions: list[Action] = []
         log.info("upstream %s: login failure %d (%s)", self.cfg.name, self.failures, why)
         if self.failures >= self.core.timers.login_tries and "no-login-backoff" not in self.core.defects:
+            actions: list[Action] = []
             if self.conn is not None:
                 actions.append(Close(self.conn, "3 logins unanswered: backing off"))
                 self.conn = None
             self.state = "backoff"
             self.failures = 0
             self.next_attempt = now + self.core.timers.login_backoff
-        elif self.conn is not None:
-            self.login_deadline = now + self.core.timers.platform_login_retry
-            actions.append(self._login(now))
-            self.login_deadline = now + self.core.timers.platform_login_retry
-        else:
-            self.state = "idle"
-            self.next_attempt = now + self.core.timers.platform_login_retry
-        return actions
+            return actions
+        # log in again one retry interval after the last attempt (§5.1: every 1 min)
+        self.state = "login-wait" if self.conn is not None else "idle"
+        self.next_attempt = max(now, self.login_deadline) if self.conn is not None \
+            else now + self.core.timers.platform_login_retry
+        return []
 
     def _login(self, now: float) -> Send:
         from .core import now_timestamp
@@ -202,6 +200,9 @@ class Uplink:
     def tick(self, now: float) -> list[Action]:
         if self.state in ("idle", "backoff") and now >= self.next_attempt:
             return self._connect(now)
+        if self.state == "login-wait" and now >= self.next_attempt:
+            self.state = "login"
+            return [self._login(now)]
         if self.state == "login" and now >= self.login_deadline:
             return self._failed(now, "no answer")
         if self.state != "online":
@@ -254,8 +255,8 @@ class Uplink:
         return actions
 
     def status(self) -> dict[str, Any]:
-        return {"state": self.state, "inflight": len(self.inflight), "queue": self.core.store.queue_depth(self.cfg.name),
-                **self.stats}
+        depth = self.core.store.queue_depth(self.cfg.name)
+        return {"state": self.state, "inflight": len(self.inflight), "queue": depth, **self.stats}
 
 
 def _collected_cutoff(when: float) -> str:

@@ -7,7 +7,8 @@ too, and switches the vehicle to the ≤1 s reporting rule.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .config import Thresholds
 

@@ -91,10 +91,12 @@ def decode(data: bytes | bytearray | memoryview, *, edition: int | None = None) 
 
 
 def body_candidates(edition: int, command: int, ack: int) -> tuple[Struct, ...]:
-    if ack == COMMAND_FLAG:
-        body = command_body(edition, command)
-        return () if body is None else (body,)
-    return response_bodies(edition, command)
+    """The layouts a data unit may have; empty for custom, reserved or undefined commands,
+    whose units stay bytes (answers included)."""
+    body = command_body(edition, command)
+    if body is None:
+        return ()
+    return (body,) if ack == COMMAND_FLAG else response_bodies(edition, command)
 
 
 def decode_body(edition: int, command: int, ack: int, body: bytes) -> Any:

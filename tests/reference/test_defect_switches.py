@@ -1,0 +1,48 @@
+"""Self-test of the defect switches: each one makes at least one behaviour check fail.
+
+This proves both sides: the switch really breaks the platform, and the check really notices.
+"""
+
+import pytest
+
+from reference_impl.defects import DEFECTS
+from reference_impl.embedded import start_trio
+
+from .checks import CHECKS
+from .conftest import FAST, VEHICLES, until
+
+CAUGHT_BY = {
+    "no-reissue": "check_reissue_after_outage",
+    "relay-private": "check_relay_public_only_byte_identical",
+    "relay-wrong-region": "check_relay_public_only_byte_identical",
+    "ignore-duplicate-login": "check_new_connection_replaces_old",
+    "wrong-bcc-on-ack": "check_login_answered",
+    "accept-bad-password": "check_platform_login_refused_with_wrong_password",
+    "drop-data-call": "check_data_call_streams_then_stops",
+    "alter-relayed-bytes": "check_relay_public_only_byte_identical",
+    "ack-realtime": "check_realtime_not_acked",
+    "no-error-flag": "check_bad_data_gets_error_flag_and_link_survives",
+    "accept-before-login": "check_data_before_login_refused",
+    "no-heartbeat-answer": "check_heartbeat_answered",
+    "no-idle-timeout": "check_idle_link_closed",
+    "no-command-resend": "check_command_resent_three_times",
+    "no-login-backoff": "check_upstream_login_backoff",
+    "no-warning": "check_threshold_warning",
+    "reissue-as-realtime": "check_reissue_after_outage",
+    "lose-queue-on-restart": "check_queue_survives_kill_9",
+}
+
+
+def test_every_switch_has_a_catching_check():
+    assert set(CAUGHT_BY) == set(DEFECTS)
+
+
+@pytest.mark.parametrize("defect", sorted(d for d in DEFECTS if CAUGHT_BY[d] in CHECKS))
+async def test_switch_is_caught(tmp_path, defect):
+    trio = await start_trio(tmp_path, VEHICLES, timers=FAST, defects=frozenset({defect}))
+    try:
+        await until(lambda: all(u.state == "online" for u in trio.enterprise.core.uplinks.values()))
+        with pytest.raises((AssertionError, TimeoutError, ConnectionError)):
+            await CHECKS[CAUGHT_BY[defect]](trio)
+    finally:
+        await trio.stop()
