@@ -29,7 +29,7 @@ CAUGHT_BY = {
     "no-login-backoff": "check_upstream_login_backoff",
     "no-warning": "check_threshold_warning",
     "reissue-as-realtime": "check_reissue_after_outage",
-    "lose-queue-on-restart": "check_queue_survives_kill_9",
+    "lose-queue-on-restart": "test_durability.py::test_lose_queue_on_restart_switch_is_caught",
 }
 
 
