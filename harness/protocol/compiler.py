@@ -74,7 +74,7 @@ def _refs_of(fields: tuple[Node, ...]) -> dict[str, Node]:
     """Map a Count's name to the node whose length it carries."""
     out: dict[str, Node] = {}
     for f in fields:
-        if isinstance(f, List):
+        if isinstance(f, (List, Params)):
             out[f.count] = f
         elif isinstance(f, (Str, Raw)) and f.length_ref:
             out[f.length_ref] = f
@@ -306,7 +306,7 @@ def _emit_encode_field(src: _Source, f: Node, refs: dict[str, Node]) -> None:
     if isinstance(f, Count):
         target = refs[f.name]
         st = src.const(struct.Struct(">" + f.fmt))
-        if isinstance(target, List):
+        if isinstance(target, (List, Params)):
             src.emit(1, f"_l = d[{target.name!r}]")
             src.emit(1, f"out += {st}.pack(int(_l) if isinstance(_l, Sentinel) else len(_l))")
         else:

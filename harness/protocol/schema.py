@@ -12,6 +12,7 @@ from `Scalar.physical`, so the hot path never scales anything.
 from __future__ import annotations
 
 import datetime as _dt
+from decimal import Decimal
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -132,8 +133,9 @@ class Scalar(Node):
 
 
 def _decimals(scale: float) -> int:
-    text = repr(float(scale))
-    return len(text.split(".")[1]) if "." in text and not text.endswith(".0") else 0
+    """Decimal places of a resolution (0.1 -> 1, 1e-06 -> 6, 1 -> 0)."""
+    exponent = Decimal(repr(scale)).normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 @dataclass(frozen=True, eq=False)

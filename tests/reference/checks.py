@@ -206,6 +206,27 @@ async def check_platform_login_refused_with_wrong_password(trio: Trio) -> None:
     assert (await c.frame()).ack == 0x02, "a wrong password was accepted"
 
 
+async def check_unknown_platform_refused(trio: Trio) -> None:
+    c = await Client.connect(trio.national.port)
+    body = {"time": Timestamp(25, 11, 25, 10, 0, 0), "serial": 1, "username": "ent01", "password": "secret-01",
+            "encryption_rule": 1}
+    await c.send(encode(Frame(0x05, vin="NOBODY-PLATFORM", body=body)))
+    assert (await c.frame()).ack == 0x02, "an unknown platform was accepted"
+
+
+async def check_spot_check_returns_latest_state(trio: Trio) -> None:
+    c = await _logged_in(trio, PRIVATE)
+    frames = [realtime(PRIVATE, s, soc=50 + s) for s in range(3)]
+    for data in frames:
+        await c.send(data)
+    assert await until(lambda: len(_stored(trio.enterprise.core, PRIVATE, 0x02)) == 3)
+    national = trio.national.core
+    trio.national.run(national.spot_check("ENTERPRISE-01", PRIVATE, _now()))
+    assert await until(lambda: PRIVATE in national.spot_checks), "no answer to the spot check"
+    flag, latest = national.spot_checks[PRIVATE]
+    assert flag == 0x01 and latest == frames[-1][24:-1], "the spot check did not return the latest data unit"
+
+
 async def check_upstream_login_backoff(trio: Trio) -> None:
     up = trio.enterprise.core.uplinks["local-110000"]
     up.cfg = dataclasses.replace(up.cfg, password="wrong")
