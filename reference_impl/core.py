@@ -467,7 +467,9 @@ class PlatformCore:
         if frame.command == datacall.END_CALL:
             req = datacall.decode_body(datacall.END_CALL, False, frame.body)
             call = self.calls.get(req["call_id"])
-            return self._end_call(call, now) if call else []
+            actions = self._end_call(call, now) if call else []
+            return actions + [up.send(assemble(frame.edition, datacall.END_CALL, 0x01 if call else 0x02, frame.vin,
+                                               datacall.encode_body(datacall.END_CALL, True, req)))]
         return []
 
     def _end_call(self, call: DataCall, now: float) -> list[Action]:
