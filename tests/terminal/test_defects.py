@@ -1,0 +1,47 @@
+"""Meta-test: every defect switch makes at least one behaviour check fail.
+
+This proves the checks can fail: a check that passes with the defect on would be a check that does
+not look. The switch is run, not skipped, and the failure must be an AssertionError (a wrong
+behaviour seen), not a crash.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.terminal.machine import DEFECTS
+
+from . import checks
+
+CAUGHT_BY = {
+    "no-heartbeat": "periodic",
+    "no-reissue": "reissue",
+    "duplicate-reissue": "reissue",
+    "reissue-newest-first": "reissue",
+    "wrong-login-serial": "login_serials",
+    "ignore-query": "query",
+    "accept-read-only-set": "set_refusal",
+    "late-reports": "periodic",
+    "no-alarm-period": "level3_alarm",
+    "bad-bcc": "login_flow",
+    "no-logout": "power_off_logout",
+    "no-backoff": "login_retry_backoff",
+    "no-restore": "set_ip_move_restore",
+    "no-time-sync": "login_flow",
+}
+
+
+def test_every_defect_has_a_check():
+    assert set(CAUGHT_BY) == set(DEFECTS)
+
+
+@pytest.mark.parametrize("defect", sorted(DEFECTS))
+def test_defect_makes_its_check_fail(defect):
+    check = checks.CHECKS[CAUGHT_BY[defect]]
+    with pytest.raises(AssertionError):
+        check(frozenset({defect}))
+
+
+@pytest.mark.parametrize("name", sorted(checks.CHECKS))
+def test_checks_pass_without_defects(name):
+    checks.CHECKS[name]()
