@@ -21,7 +21,7 @@ from typing import Any
 
 from . import errors
 from .codec import COMMAND_FLAG, Frame, body_candidates
-from .messages import COMMANDS, COMMANDS_2016_ONLY_ABSENT, EDITIONS, ENCRYPTION, RESPONSE_FLAGS, is_custom_command
+from .messages import COMMANDS, COMMANDS_2025_ONLY, EDITIONS, ENCRYPTION, RESPONSE_FLAGS, is_custom_command
 from .schema import (
     ABNORMAL,
     FMT_SIZE,
@@ -55,7 +55,7 @@ _SENTINEL_NAMES = ("abnormal", "invalid")
 def command_label(edition: int, command: int) -> str:
     if is_custom_command(command):
         name = "platform_custom"
-    elif edition == 2016 and command in COMMANDS_2016_ONLY_ABSENT:
+    elif edition == 2016 and command in COMMANDS_2025_ONLY:
         name = "reserved"
     else:
         name = COMMANDS.get(command, "reserved")

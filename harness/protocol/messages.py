@@ -31,7 +31,7 @@ COMMANDS = {
     0x81: "set",
     0x82: "control",
 }
-COMMANDS_2016_ONLY_ABSENT = {0x09, 0x0A, 0x0B}
+COMMANDS_2025_ONLY = frozenset({0x09, 0x0A, 0x0B})
 
 RESPONSE_FLAGS = {
     2016: {0x01: "success", 0x02: "error", 0x03: "vin_duplicate", 0xFE: "command"},
@@ -163,7 +163,7 @@ def fuel_cell(edition: int) -> Struct:
             Scalar("current", "H", unit="A", scale=0.1, lo=0, hi=20000),
             Scalar("consumption", "H", unit="kg/100km", scale=0.01, lo=0, hi=60000),
             Count("probe_count", "H", lo=0, hi=65531),
-            List("probe_temperatures", _temp("t"), "probe_count"),
+            List("probe_temperatures", Scalar("t", unit="°C", offset=40, lo=0, hi=240), "probe_count"),
             Scalar("h2_max_temperature", "H", unit="°C", scale=0.1, offset=40, lo=0, hi=2400),
             Scalar("h2_max_temperature_probe", lo=1, hi=252),
             Scalar("h2_max_concentration", "H", unit="mg/kg", lo=0, hi=60000),
@@ -225,18 +225,19 @@ def extremes_2016() -> Struct:
     return Struct("extremes", cell("max") + cell("min") + probe("max") + probe("min"), clause="2016 T16")
 
 
-def _codes(name: str) -> tuple[Node, ...]:
-    return (Count(f"{name}_count", lo=0, hi=252), List(f"{name}_codes", Scalar("code", "I"), f"{name}_count"))
+def _codes(name: str, edition: int) -> tuple[Node, ...]:
+    count = Count(f"{name}_count", lo=0, hi=252 if edition == 2016 else 253)
+    return (count, List(f"{name}_codes", Scalar("code", "I"), f"{name}_count"))
 
 
 def alarm(edition: int) -> Struct:
     fields: list[Node] = [
         Scalar("max_level", lo=0, hi=3 if edition == 2016 else 4),
         Scalar("flags", "I", bits=ALARM_BITS_2016 if edition == 2016 else ALARM_BITS_2025, sentinels=False),
-        *_codes("ress_fault"),
-        *_codes("motor_fault"),
-        *_codes("engine_fault"),
-        *_codes("other_fault"),
+        *_codes("ress_fault", edition),
+        *_codes("motor_fault", edition),
+        *_codes("engine_fault", edition),
+        *_codes("other_fault", edition),
     ]
     if edition == 2025:
         fields += [
@@ -282,7 +283,7 @@ def ress_temperature(edition: int) -> Struct:
         List("temperatures", _temp("t"), "probe_count"),
     ))
     name = "ress_temperature" if edition == 2016 else "battery_temperature"
-    return Struct(name, (Count("count", lo=0, hi=250), List("subsystems", sub, "count")),
+    return Struct(name, (Count("count", lo=0, hi=250 if edition == 2016 else 50), List("subsystems", sub, "count")),
                   clause="2016 T B.7/B.8" if edition == 2016 else "2025 T22/T23")
 
 
@@ -432,7 +433,7 @@ def platform_login(edition: int) -> Struct:
     return Struct("platform_login", (
         Time(), Scalar("serial", "H", lo=1, hi=65531), Str("username", 12), Str("password", 20),
         Scalar("encryption_rule", enum=ENCRYPTION[edition]),
-    ), clause="2016 T21" if edition == 2016 else "2025 platform login")
+    ), clause="2016 T21" if edition == 2016 else "2025 §7 platform login (layout as 2016 T21)")
 
 
 def control(edition: int) -> Struct:
@@ -443,7 +444,7 @@ def control(edition: int) -> Struct:
             0x01: Str("upgrade", doc="';'-separated fields, T B.16 order: " + ", ".join(UPGRADE_FIELDS)),
             0x06: Struct("warning", (Scalar("level", lo=0, hi=3 if edition == 2016 else 4), Raw("info"))),
         }, default=Raw("params")),
-    ), clause="2016 T B.14/B.15")
+    ), clause="2016 T B.14/B.15" if edition == 2016 else "2025 Annex B terminal control (as 2016 T B.14/B.15)")
 
 
 def activation() -> Struct:
@@ -465,7 +466,7 @@ def key_exchange() -> Struct:
     return Struct("key_exchange", (
         Scalar("key_type", enum={2: "rsa", 3: "aes", 4: "sm2", 5: "sm4"}),
         Count("key_length", "H"), Raw("key", length_ref="key_length"),
-        Time("valid_from"), Time("expires"),
+        Time("valid_from", doc="the key is valid from this time"), Time("expires", doc="the key expires at this time"),
     ), clause="2025 T31")
 
 
