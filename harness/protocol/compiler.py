@@ -129,7 +129,9 @@ def _count_expr(ref: str, counts: dict[str, str]) -> str:
     if ref in counts:
         return f"_c_{ref}"
     # a count taken from an earlier Scalar, or the sum of an earlier list (2025 pack codes)
-    return f"(sum(d[{ref!r}]) if isinstance(d[{ref!r}], list) else d[{ref!r}])"
+    # (a sentinel list counts as empty)
+    return (f"(sum(d[{ref!r}]) if isinstance(d[{ref!r}], list) else 0 if isinstance(d[{ref!r}], Sentinel) "
+            f"else d[{ref!r}])")
 
 
 def _emit_decode_field(src: _Source, f: Node, counts: dict[str, str]) -> None:
@@ -236,6 +238,9 @@ _W = struct.Struct(">H")
 
 
 def _decode_params(node: Params, b: bytes, o: int, d: dict, count: int) -> int:
+    if count >= ABNORMAL["B"]:  # a sentinel count: no list follows, as for every counted list
+        d[node.name] = Sentinel(count)
+        return o
     params = []
     lengths: dict[int, int] = {}
     target = {v: k for k, v in node.length_of.items()}
@@ -370,6 +375,8 @@ def _known_encoders(node: InfoTypes) -> dict[int, Encoder]:
 
 
 def _encode_params(node: Params, d: dict, out: bytearray) -> None:
+    if isinstance(d[node.name], Sentinel):
+        return
     for item in d[node.name]:
         pid, v = item["id"], item["value"]
         p = node.table.get(pid)

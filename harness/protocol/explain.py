@@ -126,7 +126,8 @@ class _Walker:
             elif isinstance(f, InfoTypes):
                 self.items(f, path, d)
             elif isinstance(f, Params):
-                d[f.name] = self.params(f, sub, counts[f.count])
+                n = counts[f.count]
+                d[f.name] = Sentinel(n) if n >= ABNORMAL["B"] else self.params(f, sub, n)
             elif isinstance(f, Switch):
                 case = f.cases.get(d[f.on], f.default)
                 if isinstance(case, Struct):
@@ -142,6 +143,8 @@ class _Walker:
         if ref in counts:
             return counts[ref]
         value = d[ref]
+        if isinstance(value, Sentinel):
+            return 0  # a sentinel list counts as empty
         return sum(value) if isinstance(value, list) else value
 
     def sequence(self, node: List, path: str, d: dict, counts: dict) -> list[Any] | Sentinel:

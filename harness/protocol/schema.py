@@ -12,8 +12,8 @@ from `Scalar.physical`, so the hot path never scales anything.
 from __future__ import annotations
 
 import datetime as _dt
-from decimal import Decimal
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import NamedTuple
 
 FMT_SIZE = {"B": 1, "H": 2, "I": 4}
