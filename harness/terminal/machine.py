@@ -396,6 +396,12 @@ class Terminal:
         self._log(now, "power_off", "")
         return self.tick(now)
 
+    def shutdown(self, now: float, *, logout: bool = True) -> list[Action]:
+        """Stop at once (a harness stop, not a vehicle event): logout 0x04 on every logged-in link
+        when `logout`, close every link, schedule nothing more."""
+        self.powered = False
+        return self._finish_power_off(now, logout=logout)
+
     def power_on(self, now: float) -> list[Action]:
         if self.powered:
             return []
@@ -943,12 +949,12 @@ class Terminal:
         self.stats["set_refused"] += 1
         return [self._answer(s, 0x81, 0x02, Timestamp(*data[24:30]))]
 
-    def _finish_power_off(self, now: float) -> list[Action]:
+    def _finish_power_off(self, now: float, *, logout: bool = True) -> list[Action]:
         self._logout_at = self._post_report_at = None
         self._next_report = self._next_sample = None
         out: list[Action] = []
         for s in list(self.sessions.values()):
-            if s.state == ONLINE and "no-logout" not in self.defects:
+            if s.state == ONLINE and logout and "no-logout" not in self.defects:
                 body = {"time": self.timestamp(self.sim(now)), "serial": s.serial}
                 out.append(self._send(s, 0x04, self._frame(0x04, body)))
             if s.state not in (IDLE, OFF):
