@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -51,13 +52,14 @@ class AioDriver:
     """Runs terminals on the running loop. `add()` starts one; `close()` drops every link."""
 
     def __init__(self, *, tick: float = 0.05, connect_limit: int = 256, connect_timeout: float = 10.0,
-                 on_upgrade: UpgradeHook | None = None, upgrade_delay: float = 1.0) -> None:
+                 on_upgrade: UpgradeHook | None = None, upgrade_delay: float = 1.0, budget: float = 0.02) -> None:
         self.loop = asyncio.get_running_loop()
         self.tick = tick
+        self.budget = budget  # seconds of timer work per loop turn before I/O gets a turn
         self.terminals: list[Terminal] = []
         self._due: list[float | None] = []
         self._heap: list[tuple[float, int]] = []
-        self._handle: asyncio.TimerHandle | None = None
+        self._handle: asyncio.Handle | None = None
         self._armed_at = float("inf")
         self._last_fire = 0.0
         self._links: dict[tuple[int, str], _Link] = {}
@@ -153,16 +155,23 @@ class AioDriver:
         self._armed_at = float("inf")
         now = self.loop.time()
         self._last_fire = now
-        heap, due = self._heap, self._due
-        ready = []
+        heap, due, terms = self._heap, self._due, self.terminals
+        budget_end = time.perf_counter() + self.budget
+        n = 0
         while heap and heap[0][0] <= now:
             d, tid = heapq.heappop(heap)
-            if due[tid] == d:  # else a stale entry: the deadline moved since it was pushed
-                due[tid] = None
-                ready.append(tid)
-        for tid in ready:
-            self.apply(tid, self.terminals[tid].tick(now))
-        if len(heap) > 4 * len(self.terminals) + 1024:
+            if due[tid] != d:
+                continue  # a stale entry: the deadline moved since it was pushed
+            due[tid] = None
+            self.apply(tid, terms[tid].tick(now))
+            n += 1
+            if n & 31 == 0 and time.perf_counter() > budget_end:
+                # overloaded: let I/O (answers, connects) have a turn before the rest of the due work
+                self.counters["timer_yields"] += 1
+                self._armed_at = now
+                self._handle = self.loop.call_soon(self._fire)
+                return
+        if len(heap) > 4 * len(terms) + 1024:
             self._heap = [(d, t) for d, t in heap if due[t] == d]
             heapq.heapify(self._heap)
         self.counters["timer_fires"] += 1

@@ -78,7 +78,8 @@ class FleetStats:
 
     def line(self, rate: float | None = None) -> str:
         fps = f"  frames/s {rate:8.1f}" if rate is not None else ""
-        return (f"[{self.elapsed:7.1f}s] online {self.online}/{self.vehicles}{fps}  frames {self.frames_total}"
+        started = f" (started {self.started})" if self.started < self.vehicles else ""
+        return (f"[{self.elapsed:7.1f}s] online {self.online}/{self.vehicles}{started}{fps}  frames {self.frames_total}"
                 f"  errors {self.errors}  reconnects {self.reconnects}  backlog {self.backlog}")
 
     def as_dict(self) -> dict[str, Any]:
@@ -153,15 +154,18 @@ class Fleet:
         self._starter = loop.create_task(self._start_all())
 
     async def _start_all(self) -> None:
+        # by the clock, not by count: a loaded loop starts more per turn and the ramp still ends on time
         assert self.driver is not None
         n = len(self.terminals)
-        batches = max(1, int(self.ramp / 0.02))
-        per = max(1, -(-n // batches))
-        for k in range(0, n, per):
-            for term in self.terminals[k:k + per]:
+        t0 = time.monotonic()
+        started = 0
+        while started < n:
+            due = n if self.ramp <= 0 else min(n, int(n * (time.monotonic() - t0) / self.ramp) + 1)
+            for term in self.terminals[started:due]:
                 self.driver.add(term)
-            if k + per < n:
-                await asyncio.sleep(self.ramp / batches)
+            started = max(started, due)
+            if started < n:
+                await asyncio.sleep(0.02)
 
     def stats(self) -> FleetStats:
         st = FleetStats(self.vehicles, 0, 0, elapsed=time.monotonic() - self._t0)

@@ -46,6 +46,9 @@ CELL_R = 0.0012  # Ω per series cell
 PACK_HEAT_CAPACITY = 3.0e5  # J/K
 AMBIENT = 25.0
 
+_RPM_PER_KMH = 1 / 3.6 / (2 * math.pi * WHEEL_RADIUS) * 60 * GEAR_RATIO
+_RAD_PER_REV_MIN = 2 * math.pi / 60
+
 CITIES = ((116.397, 39.909), (121.474, 31.230), (113.264, 23.129), (114.058, 22.543), (104.066, 30.572),
           (120.155, 30.274), (114.305, 30.593), (108.940, 34.341))
 
@@ -271,29 +274,34 @@ class Generator:
         self._insulation += int((target - self._insulation) * min(1.0, h / 5.0))
 
     def _snapshot(self) -> Snapshot:
-        bits: dict[int, int] = {}
-        for a in self._alarms:
-            bits[a.bit] = max(bits.get(a.bit, 0), a.level)
-        # alarms that follow from the state itself
-        if self._soc < 10:
-            bits[4] = max(bits.get(4, 0), 1)  # SOC low
-        if self._temp > 55:
-            bits[1] = max(bits.get(1, 0), 2)  # battery high temperature
-        order = sorted(bits)
+        # hot path (a snapshot per vehicle per second): positional construction, no dict when quiet
+        if self._alarms or self._soc < 10 or self._temp > 55:
+            bits: dict[int, int] = {}
+            for a in self._alarms:
+                bits[a.bit] = max(bits.get(a.bit, 0), a.level)
+            # alarms that follow from the state itself
+            if self._soc < 10:
+                bits[4] = max(bits.get(4, 0), 1)  # SOC low
+            if self._temp > 55:
+                bits[1] = max(bits.get(1, 0), 2)  # battery high temperature
+            order = tuple(sorted(bits))
+            levels = tuple(bits[b] for b in order)
+            level = max(levels)
+        else:
+            order = levels = ()
+            level = 0
         speed = self._speed
-        rpm = speed / 3.6 / (2 * math.pi * WHEEL_RADIUS) * 60 * GEAR_RATIO
-        omega = rpm * 2 * math.pi / 60
-        p_mech = (self._current * self.cells * self._ocv() - AUX_POWER)
+        ocv = self._ocv()
+        rpm = speed * _RPM_PER_KMH
+        omega = rpm * _RAD_PER_REV_MIN
+        p_mech = self._current * self.cells * ocv - AUX_POWER
         p_mech = p_mech * ETA_DRIVE if p_mech > 0 else p_mech / ETA_REGEN
         torque = p_mech / omega if omega > 1 else 0.0
         return Snapshot(
-            seq=self._seq, t=float(self._t or 0.0), phase=self._phase, powered=self._powered, speed=speed,
-            accel=self._accel, odometer=self._odo, soc=self._soc, current=self._current,
-            cell_v=self._ocv() - self._current * CELL_R, temp=self._temp, lon=self._lon, lat=self._lat,
-            insulation=self._insulation, alarm_level=max(bits.values(), default=0),
-            alarm_bits=tuple(order), alarm_levels=tuple(bits[b] for b in order),
-            motor_rpm=rpm, motor_torque=max(-2000.0, min(2000.0, torque)),
-            motor_temp=self._temp + 10 + speed / 8, charge_done=self._charge_done,
+            self._seq, float(self._t or 0.0), self._phase, self._powered, speed, self._accel, self._odo, self._soc,
+            self._current, ocv - self._current * CELL_R, self._temp, self._lon, self._lat, self._insulation,
+            level, order, levels, rpm, max(-2000.0, min(2000.0, torque)), self._temp + 10 + speed / 8,
+            self._charge_done,
         )
 
     # ------------------------------------------------------------------ rendering

@@ -592,8 +592,11 @@ class Terminal:
         if s.answer_due is not None and now >= s.answer_due:
             self._log(now, "login_timeout", s.link)
             out += self._login_failed(s, now)
-        if s.login_due is not None and now >= s.login_due and s.state in (LOGIN, ACTIVATING):
-            out += self._send_activation(s, now) if s.state == ACTIVATING else self._send_login(s, now)
+        if s.login_due is not None and now >= s.login_due:
+            if s.state in (LOGIN, ACTIVATING):
+                out += self._send_activation(s, now) if s.state == ACTIVATING else self._send_login(s, now)
+            else:
+                s.login_due = None  # stale: the link moved on
         if s.state != ONLINE:
             return out
         if s.resends and s.resends[0][0] <= now:
