@@ -200,7 +200,7 @@ class Terminal:
         self.warnings: list[tuple[float, int, bytes]] = []
         self.upgrades: list[Upgrade] = []
         self.platform_time: Timestamp | None = None
-        self.log: deque[tuple[float, str, str]] = deque(maxlen=200)
+        self.log: deque[tuple[float, str, str]] = deque(maxlen=64)
 
     # ------------------------------------------------------------------ parameters
 
@@ -689,16 +689,22 @@ class Terminal:
         return [self._send_sample(s, 0x02, self._sample(now))]
 
     def _send_sample(self, s: _Session, command: int, snap: Snapshot) -> Send:
-        when = self.timestamp(snap.t)
-        body = self.gen.render(snap, self.edition, when)
-        if self.sign and self.edition == 2025:
-            body["signature"] = _placeholder_signature(bytes(when) + self.vin.encode())
-        data = self._frame(command, body)
+        data = self._render(command, snap, self.edition)
         if command in (0x02, 0x03):
-            s.sent[(command, when)] = [data, 0]
+            # keep the snapshot, not the bytes: rendering is deterministic, and 10,000 terminals
+            # holding 64 frames each would cost hundreds of MB
+            s.sent[(command, self.timestamp(snap.t))] = [snap, 0, self.edition]
             if len(s.sent) > 64:
                 s.sent.popitem(last=False)
         return self._send(s, command, data)
+
+    def _render(self, command: int, snap: Snapshot, edition: int) -> bytes:
+        when = self.timestamp(snap.t)
+        body = self.gen.render(snap, edition, when)
+        if self.sign and edition == 2025:
+            body["signature"] = _placeholder_signature(bytes(when) + self.vin.encode())
+        data = encode(Frame(command, 0xFE, self.vin, body, edition))
+        return self._finish(data)
 
     def _store_many(self, snaps: list[Snapshot]) -> None:
         if not snaps:
@@ -749,7 +755,7 @@ class Terminal:
             if entry is None:
                 continue
             self.stats["resent"] += 1
-            out.append(self._send(s, key[0], entry[0]))
+            out.append(self._send(s, key[0], self._render(key[0], entry[0], entry[2])))
         return out
 
     # ------------------------------------------------------------------ frames in
