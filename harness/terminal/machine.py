@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import struct
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +30,7 @@ from harness.protocol import errors
 from harness.protocol.codec import Frame, assemble, decode, encode
 from harness.protocol.framer import Framer
 from harness.protocol.messages import PARAM_LENGTH_OF, READ_ONLY_PARAMS, parameters
-from harness.protocol.schema import Scalar, Str, Timestamp
+from harness.protocol.schema import Scalar, Timestamp
 from harness.protocol.timers import Timers
 
 from .generator import Generator, Snapshot
@@ -834,12 +833,8 @@ class Terminal:
         for length_id, value_id in PARAM_LENGTH_OF.items():
             if value_id in ids and length_id not in ids:
                 ids.insert(ids.index(value_id), length_id)
-        out = bytearray(bytes(body["time"]))
-        out.append(len(ids))
-        for pid in ids:
-            out.append(pid)
-            out += _param_bytes(table[pid], self.params[pid])
-        data = self._finish(assemble(self.edition, 0x80, 0x01, self.vin, bytes(out)))
+        params = [{"id": pid, "value": self.params[pid]} for pid in ids]
+        data = self._frame(0x80, {"time": body["time"], "params": params}, ack=0x01)
         return [self._send(s, 0x80, data)]
 
     def _set(self, s: _Session, body: dict[str, Any], now: float) -> list[Action]:
@@ -995,15 +990,6 @@ class Terminal:
 
 def _clamp(v: int, lo: int, hi: int) -> int:
     return max(lo, min(hi, v))
-
-
-def _param_bytes(node: Any, value: Any) -> bytes:
-    """One parameter value per the edition's table (the codec cannot encode a parameter list)."""
-    if isinstance(node, Scalar):
-        return struct.pack(">" + node.fmt, value)
-    assert isinstance(node, Str)
-    raw = value.encode("ascii", "surrogateescape") if isinstance(value, str) else bytes(value)
-    return raw.ljust(node.length, b"\0")[:node.length] if node.length is not None else raw
 
 
 def _placeholder_signature(data: bytes) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,10 +10,10 @@ from typing import Any
 from harness.protocol import Frame, decode, encode
 from harness.protocol.codec import assemble
 from harness.protocol.messages import parameters
-from harness.protocol.schema import Timestamp
+from harness.protocol.schema import Scalar, Timestamp
 from harness.protocol.timers import Timers
 from harness.terminal.generator import Generator
-from harness.terminal.machine import Close, Connect, Send, Terminal, Upgrade, _param_bytes
+from harness.terminal.machine import Close, Connect, Send, Terminal, Upgrade
 
 VIN = "LSIMTEST000000001"
 ICCID = "89860012345678901234"
@@ -156,11 +157,15 @@ def command(cmd: int, body: dict[str, Any], edition: int = 2016, vin: str = VIN)
 
 
 def set_command(body: dict[str, Any], edition: int = 2016, vin: str = VIN, ack: int = 0xFE) -> bytes:
-    """A set 0x81 frame. Built by hand: the codec cannot encode a parameter list (see the report)."""
+    """A set 0x81 frame; parameter ids the edition does not define (raw bytes values) are spliced by hand,
+    since the codec rightly refuses to encode them."""
     table = parameters(edition)
+    if all(p["id"] in table for p in body["params"]):
+        return encode(Frame(0x81, ack, vin, body, edition))
     out = bytearray(bytes(body["time"]))
     out.append(len(body["params"]))
     for p in body["params"]:
         out.append(p["id"])
-        out += _param_bytes(table[p["id"]], p["value"]) if p["id"] in table else bytes(p["value"])
+        node = table.get(p["id"])
+        out += struct.pack(">" + node.fmt, p["value"]) if isinstance(node, Scalar) else bytes(p["value"])
     return assemble(edition, 0x81, ack, vin, bytes(out))

@@ -49,7 +49,7 @@ def test_reissue_over_tcp_after_platform_restart():
     async def scenario():
         platform = StubPlatform()
         port = await platform.start()
-        fleet = Fleet("127.0.0.1", port, 20, edition=2016, timers=timers, time_scale=1 / K, seed=5)
+        fleet = Fleet("127.0.0.1", port, 20, edition=2016, timers=timers, time_scale=1 / K, seed=5, alarm_rate=0)
         await fleet.start()
         await fleet.run(0.6)
         await platform.stop()  # outage: every link drops, reconnects are refused
