@@ -134,7 +134,7 @@ class GeventTerminal:
 
     def _link(self, link: str, gen: int, host: str, port: int) -> None:
         try:
-            sock = gevent.socket.create_connection((host, port), timeout=self.connect_timeout)
+            sock: Any = gevent.socket.create_connection((host, port), timeout=self.connect_timeout)
             sock.settimeout(None)
         except OSError:
             self.counters["connect_failures"] += 1
@@ -162,7 +162,7 @@ class GeventTerminal:
                     return
                 self._apply(self.terminal.data_received(data, self.clock(), link))
         with self._lock:
-            if self._socks.get(link) is sock:
+            if link in self._socks and self._socks[link] is sock:
                 del self._socks[link]
                 sock.close()
                 if not self._stopped:

@@ -721,7 +721,7 @@ class Terminal:
         self.stats["stored"] += len(snaps)
 
     def _send_prefault(self, s: _Session) -> list[Action]:
-        out = [self._send_sample(s, 0x03, x) for x in self._prefault]
+        out: list[Action] = [self._send_sample(s, 0x03, x) for x in self._prefault]
         self.stats["reissued"] += len(self._prefault)
         self._prefault.clear()
         return out
@@ -797,7 +797,7 @@ class Terminal:
         if frame.ack == 0x01:
             return []
         when = frame.body.get("time") if isinstance(frame.body, dict) else None
-        key = (frame.command, when)
+        key = (frame.command, when if isinstance(when, Timestamp) else Timestamp(0, 0, 0, 0, 0, 0))
         if key not in s.sent:
             # Annex B answers may carry the platform's time: fall back to the latest frame of the kind
             keys = [k for k in s.sent if k[0] == frame.command]
@@ -908,7 +908,10 @@ class Terminal:
             s.next_connect = now + self.timers.terminal_login_retry
             return out
         if cmd == 0x06:
-            level = arg.get("level") if isinstance(arg, dict) else None
+            if not isinstance(arg, dict):
+                self.stats["commands_invalid"] += 1
+                return []
+            level = arg.get("level")
             if level is None or not (0 <= level <= (3 if self.edition == 2016 else 4) or level == 0xFF):
                 self.stats["commands_invalid"] += 1
                 return []
