@@ -155,7 +155,11 @@ def encode_body(edition: int, command: int, ack: int, value: dict) -> bytes:
     try:
         encoder(node)(value, out)
     except (struct.error, ValueError, KeyError, TypeError) as exc:
-        raise errors.EncodeError(f"cannot encode {node.name}: {exc!r}", path=node.name) from exc
+        from .explain import locate_value_error  # slow path: name the field
+
+        found = locate_value_error(node, value)
+        path, why = found if found else (node.name, repr(exc))
+        raise errors.EncodeError(f"cannot encode {path}: {why}", path=path, clause=node.clause) from exc
     return bytes(out)
 
 

@@ -13,11 +13,12 @@ from typing import Any, NamedTuple
 
 from . import errors
 from .codec import HEADER, HEADER_SIZE, Frame, body_candidates, decode
-from .compiler import _text
+from .compiler import _text, text_bytes
 from .messages import COMMANDS, EDITION_OF_START, ENCRYPTION, RESPONSE_FLAGS
 from .schema import (
     ABNORMAL,
     FMT_SIZE,
+    INVALID,
     Count,
     InfoTypes,
     List,
@@ -99,6 +100,14 @@ class _Walker:
         return value
 
     def struct(self, node: Struct, path: str) -> dict:
+        outer = self.clause
+        self.clause = node.clause or outer  # findings and errors cite the innermost table
+        try:
+            return self._struct(node, path)
+        finally:
+            self.clause = outer
+
+    def _struct(self, node: Struct, path: str) -> dict:
         d: dict[str, Any] = {}
         counts: dict[str, int] = {}
         for f in node.fields:
@@ -319,3 +328,77 @@ def explain(data: bytes, *, strict: bool = False) -> Explanation:
         ex.rows.append(Row(HEADER_SIZE + length, 1, "bcc", data[HEADER_SIZE + length:][:1],
                            data[HEADER_SIZE + length], f"0x{data[HEADER_SIZE + length]:02X}", ""))
     return ex
+
+
+def locate_value_error(node: Struct, value: Any, path: str | None = None) -> tuple[str, str] | None:
+    """Slow path of encoding: the field path and reason of the first value that cannot be encoded."""
+    path = path or node.name
+    if not isinstance(value, dict):
+        return path, f"expected a mapping for {node.name}, got {type(value).__name__}"
+    for f in node.fields:
+        sub = f"{path}.{f.name}"
+        if isinstance(f, Count):
+            continue
+        if isinstance(f, InfoTypes):
+            found = _locate_items(f, value, path)
+        elif f.name not in value:
+            return sub, "missing"
+        else:
+            found = _locate_field(f, value[f.name], sub, value)
+        if found:
+            return found
+    return None
+
+
+def _locate_field(f: Any, v: Any, path: str, parent: dict) -> tuple[str, str] | None:
+    if isinstance(f, Scalar):
+        if not isinstance(v, int) or not 0 <= v <= INVALID[f.fmt]:
+            return path, f"{v!r} does not fit a {FMT_SIZE[f.fmt]}-byte unsigned field"
+    elif isinstance(f, Time):
+        if not (isinstance(v, tuple) and len(v) == 6 and all(isinstance(x, int) and 0 <= x <= 255 for x in v)):
+            return path, f"{v!r} is not a 6-byte time"
+    elif isinstance(f, (Str, Raw)):
+        if not isinstance(v, (str, bytes, bytearray)):
+            return path, f"expected text or bytes, got {type(v).__name__}"
+        if f.length is not None and len(text_bytes(v) if isinstance(v, str) else v) > f.length:
+            return path, f"longer than {f.length} bytes"
+    elif isinstance(f, List):
+        if isinstance(v, Sentinel):
+            return None
+        if not isinstance(v, list):
+            return path, f"expected a list, got {type(v).__name__}"
+        for j, item in enumerate(v):
+            found = (locate_value_error(f.item, item, f"{path}[{j}]") if isinstance(f.item, Struct)
+                     else _locate_field(f.item, item, f"{path}[{j}]", parent))
+            if found:
+                return found
+    elif isinstance(f, Struct):
+        return locate_value_error(f, v, path)
+    elif isinstance(f, Switch):
+        case = f.cases.get(parent.get(f.on), f.default)
+        return _locate_field(case, v, path, parent)
+    elif isinstance(f, Params):
+        for j, item in enumerate(v if isinstance(v, list) else []):
+            p = f.table.get(item.get("id")) if isinstance(item, dict) else None
+            if p is None:
+                return f"{path}[{j}].id", "not a parameter with a defined width"
+            found = _locate_field(p, item.get("value"), f"{path}[{j}].value", parent)
+            if found:
+                return found
+    return None
+
+
+def _locate_items(f: InfoTypes, value: dict, path: str) -> tuple[str, str] | None:
+    for j, item in enumerate(value.get("items", [])):
+        sub = f"{path}.items[{j}]"
+        t = item.get("type") if isinstance(item, dict) else None
+        body = f.known.get(t) if isinstance(t, int) else None
+        if body is not None:
+            found = locate_value_error(body, item.get("data"), f"{sub}.data")
+            if found:
+                return found
+        elif not (isinstance(t, int) and t in f.custom):
+            return f"{sub}.type", f"information type {t!r} is not defined in this edition"
+    if value.get("signature") is not None and f.signature is not None:
+        return locate_value_error(f.signature, value["signature"], f"{path}.signature")
+    return None

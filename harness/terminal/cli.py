@@ -37,7 +37,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="protocol edition of the vehicles; mixed = half and half (see --mix)")
     p.add_argument("--mix", type=float, default=0.5, help="share of 2025 vehicles with --edition mixed")
     p.add_argument("--rate", type=float, default=10.0, metavar="SECONDS",
-                   help="real-time report period in seconds (default 10)")
+                   help="real-time report period in seconds of wall time (default 10; with --compress K "
+                        "the collection times advance K times that)")
     p.add_argument("--heartbeat", type=float, default=None, metavar="SECONDS", help="heartbeat period")
     p.add_argument("--duration", type=float, default=60.0, metavar="SECONDS", help="how long to run (default 60)")
     p.add_argument("--seed", type=int, default=0, help="seed of VINs, editions and vehicle data")
