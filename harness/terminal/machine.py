@@ -172,7 +172,9 @@ class Terminal:
             self.params.update(params)
             self._fix_lengths()
         self._eff: dict[int, float] = {}
-        self._sync_effective(self.params.keys(), from_timers=params is None)
+        self._sync_effective(self.params.keys(), from_timers=True)
+        if params:
+            self._sync_effective(params.keys())  # only what the caller set comes from the parameters
         self._factory = dict(self.params)
         self._factory_eff = dict(self._eff)
 

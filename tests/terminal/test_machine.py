@@ -394,3 +394,10 @@ def test_answer_helper_roundtrip():
     login = b.frames(0x01)[0].frame
     raw = answer(login)
     assert raw[3] == 0x01 and len(raw) == 25 + 6
+
+
+def test_initial_params_override_only_what_they_name():
+    b = bench(params={0x09: 12}).start()
+    b.run(40)
+    assert b.times(0x07) == [12, 24, 36] and b.times(0x02)[:3] == [0, 10, 20]
+    assert b.terminal.params[0x09] == 12
