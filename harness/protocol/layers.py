@@ -422,8 +422,9 @@ def _param_dispatch(edition: int, node: Params) -> Callable[..., Any]:
 
     def next_param(pkt: Packet, lst: list[Packet], cur: Packet | None, remain: bytes) -> Any:
         seen = [*lst, cur] if cur is not None else lst
-        # like the codec, the count is taken as is (no sentinel meaning for parameter counts)
-        if len(seen) >= pkt.getfieldval(count) or not remain:
+        n = pkt.getfieldval(count)
+        # as in the codec, a sentinel count (0xFE/0xFF) means no parameter follows
+        if n >= ABNORMAL["B"] or len(seen) >= n or not remain:
             return None
         pid = remain[0]
         value = node.table.get(pid)
@@ -681,6 +682,9 @@ def _to_packet(edition: int, node: Struct, value: dict) -> Packet:
             kw[fname(f.name)] = []
         elif isinstance(f, List):
             kw[fname(f.name)] = [_item_to_field(edition, f.item, x) for x in v]
+        elif isinstance(f, Params) and isinstance(v, Sentinel):
+            kw[fname(f.count)] = int(v)
+            kw[fname(f.name)] = []
         elif isinstance(f, Params):
             kw[fname(f.name)] = [
                 _param_class(edition, f, p["id"])(id=p["id"], value=_plain(f.table[p["id"]], p["value"])) for p in v]
@@ -778,6 +782,9 @@ def _from_packet(edition: int, node: Struct, pkt: Packet) -> dict:
                 d[f.name] = Sentinel(n)
             else:
                 d[f.name] = [_from_item(edition, f.item, x) for x in v]
+        elif isinstance(f, Params) and pkt.getfieldval(fname(f.count)) is not None \
+                and pkt.getfieldval(fname(f.count)) >= ABNORMAL["B"]:
+            d[f.name] = Sentinel(pkt.getfieldval(fname(f.count)))
         elif isinstance(f, Params):
             d[f.name] = [{"id": p.getfieldval("id"), "value": _value(f.table[p.getfieldval("id")],
                                                                     p.getfieldval("value"))} for p in v]
