@@ -325,14 +325,14 @@ class PlatformCore:
     # ------------------------------------------------------------------ platforms logging in here
     def _platform_frame(self, link: Link, frame: Frame, raw: bytes, now: float) -> list[Action]:
         if frame.command == 0x05:
-            account = self.cfg.accounts.get(frame.vin.rstrip("\0"))
+            account = self.cfg.accounts.get(frame.identity)
             body = frame.body
             ok = account is not None and body["username"].rstrip("\0") == account.username and (
                 body["password"].rstrip("\0") == account.password or "accept-bad-password" in self.defects)
             if not ok:
                 log.info("%s: platform login refused for %r", link.peer, frame.vin)
                 return [self._answer(link, frame, 0x02, raw[24:30])]
-            link.identity, link.logged_in = frame.vin.rstrip("\0"), True
+            link.identity, link.logged_in = frame.identity, True
             old = self.online.get(link.identity)
             actions: list[Action] = []
             if old is not None and old != link.conn:
@@ -480,7 +480,7 @@ class PlatformCore:
     def _store(self, link: Link, frame: Frame, raw: bytes, now: float) -> bool:
         body = frame.body
         collected = time_text(body.get("time")) if isinstance(body, dict) else None
-        duplicate = self.store.add_frame(link=link.identity or link.peer, vin=frame.vin.rstrip("\0"),
+        duplicate = self.store.add_frame(link=link.identity or link.peer, vin=frame.identity,
                                          command=frame.command, ack=frame.ack, edition=frame.edition,
                                          collected_at=collected, raw=raw, decoded=body if isinstance(body, dict)
                                          else None, received_at=now)

@@ -56,6 +56,11 @@ class Frame:
     def is_response(self) -> bool:
         return self.ack != COMMAND_FLAG
 
+    @property
+    def identity(self) -> str:
+        """The unique id without its NUL padding (platform ids and short test ids are padded)."""
+        return self.vin.rstrip("\0")
+
 
 def decode(data: bytes | bytearray | memoryview, *, edition: int | None = None) -> Frame:
     """Decode exactly one frame. Raises a `ProtocolError` subclass naming offset and field."""
