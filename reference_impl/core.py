@@ -92,6 +92,7 @@ class DataCall:
     upstream: str  # the caller (enterprise role) or the callee platform id (national role)
     results: dict[str, str] = field(default_factory=dict)
     answered: bool = False
+    linked: tuple[str, ...] = ()  # terminal-link mode: vehicles told to open their own link
 
 
 def now_timestamp(now: float) -> Timestamp:
@@ -455,7 +456,7 @@ class PlatformCore:
                         actions += self.set_public_platform(vin, up.cfg.host, up.cfg.port, True, now)
                         actions += self.command(vin, 0x82, {"command": 0x07, "params": b""}, now) \
                             if (vin, 0x82) not in self.pending else []
-                call.vins = ()  # the vehicles stream themselves; nothing to relay
+                call.linked, call.vins = tuple(accepted), ()  # the vehicles stream themselves
             return actions
         if frame.command == datacall.SPOT_CHECK:
             req = datacall.decode_body(datacall.SPOT_CHECK, False, frame.body)
@@ -474,7 +475,11 @@ class PlatformCore:
 
     def _end_call(self, call: DataCall, now: float) -> list[Action]:
         self.calls.pop(call.call_id, None)
-        return []
+        actions: list[Action] = []
+        for vin in call.linked:  # terminal-link: sampling off (param 0x10 = 02) closes their link
+            if vin in self.online:
+                actions += self.command(vin, 0x81, {"params": [{"id": 0x10, "value": 2}]}, now)
+        return actions
 
     # ================================================================== helpers
     def _store(self, link: Link, frame: Frame, raw: bytes, now: float) -> bool:
