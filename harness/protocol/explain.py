@@ -375,11 +375,11 @@ def _locate_field(f: Any, v: Any, path: str, parent: dict) -> tuple[str, str] | 
     elif isinstance(f, Struct):
         return locate_value_error(f, v, path)
     elif isinstance(f, Switch):
-        case = f.cases.get(parent.get(f.on), f.default)
+        case = f.cases.get(parent.get(f.on, -1), f.default)
         return _locate_field(case, v, path, parent)
     elif isinstance(f, Params):
         for j, item in enumerate(v if isinstance(v, list) else []):
-            p = f.table.get(item.get("id")) if isinstance(item, dict) else None
+            p = f.table.get(item.get("id", -1)) if isinstance(item, dict) else None
             if p is None:
                 return f"{path}[{j}].id", "not a parameter with a defined width"
             found = _locate_field(p, item.get("value"), f"{path}[{j}].value", parent)

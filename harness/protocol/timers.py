@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 DAY = 86400.0
 
@@ -48,7 +49,7 @@ class Timers:
         }
         return dataclasses.replace(self, **changes)
 
-    def with_(self, **changes: float | int) -> Timers:
+    def with_(self, **changes: Any) -> Timers:
         return dataclasses.replace(self, **changes)
 
 
