@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("reference_impl.uplink")
 
-WINDOW = 64  # frames in flight without an answer
-REISSUE_PER_TICK = 32  # backlog frames per tick: leaves room for live data
+WINDOW = 16384  # frames in flight without an answer: a loop turn of a busy platform can last a second
+REISSUE_PER_TICK = 256  # backlog frames per tick: leaves room for live data
+MAX_PENDING_FRESH = 50_000  # fresh frames held in memory for the window; beyond, the durable queue serves them
 
 
 @dataclass
@@ -137,8 +138,18 @@ class Uplink:
     def enqueue(self, vin: str, collected: str, raw: bytes, now: float) -> None:
         online = self.state == "online"
         self.core.store.enqueue(self.cfg.name, vin, collected, raw, live=online, now=now)
-        if online and len(self.inflight) < WINDOW:
+        if not online:
+            return
+        if len(self._pending_fresh) < MAX_PENDING_FRESH:
+            # held until the window has room (a frame that finds the window full is not dropped: it waits)
             self._pending_fresh.append(((vin, collected), raw))
+        else:
+            # too far behind for memory: everything not sent yet is reissued from the durable queue
+            self._pending_fresh.clear()
+            self.core.store.flush()
+            row = self.core.store.db.execute("SELECT MAX(id) FROM queue WHERE upstream = ?",
+                                             (self.cfg.name,)).fetchone()
+            self.backlog_end = max(self.backlog_end, row[0] or 0)
 
     def received(self, data: bytes, now: float) -> list[Action]:
         actions: list[Action] = []
@@ -157,6 +168,8 @@ class Uplink:
                 self._data_answer(frame, now)
             elif not frame.is_response:
                 actions += self.core.upstream_command(self, frame, now)
+        if self.state == "online" and self._pending_fresh:
+            actions += self._send_fresh(now)  # answers opened the window: refill it now, not at the next tick
         return actions
 
     def _login_answer(self, frame: Frame, now: float) -> list[Action]:
@@ -209,12 +222,14 @@ class Uplink:
             return []
         return self.pump(now)
 
-    def pump(self, now: float) -> list[Action]:
-        """Send fresh frames, resend unanswered ones, then a few backlog frames."""
-        from .core import rewrite_command
-
+    def _send_fresh(self, now: float) -> list[Action]:
+        """Fresh frames, oldest first, as far as the window allows; the rest wait for the next answers."""
+        room = WINDOW - len(self.inflight)
+        if room <= 0 or not self._pending_fresh:
+            return []
+        fresh = self._pending_fresh[:room]
+        del self._pending_fresh[:room]
         actions: list[Action] = []
-        fresh, self._pending_fresh = self._pending_fresh, []
         for key, raw in fresh:
             if key in self.inflight:
                 continue
@@ -223,6 +238,13 @@ class Uplink:
             actions.append(self.send(data))
             self.stats["sent_live"] += 1
             self.core.stats["relayed"] += 1
+        return actions
+
+    def pump(self, now: float) -> list[Action]:
+        """Send fresh frames, resend unanswered ones, then a few backlog frames."""
+        from .core import rewrite_command
+
+        actions = self._send_fresh(now)
         for entry in list(self.inflight.values()):
             if now - entry.sent_at >= self.core.timers.response_timeout:
                 if entry.tries >= self.core.timers.data_tries:
@@ -235,6 +257,7 @@ class Uplink:
         if self.backlog_cursor < self.backlog_end:
             budget = min(REISSUE_PER_TICK, WINDOW - len(self.inflight))
             if budget > 0:
+                self.core.store.flush()  # acknowledged entries leave the table before it is read
                 for e in self.core.store.queue_head(self.cfg.name, self.backlog_cursor, budget):
                     if e.id > self.backlog_end:
                         self.backlog_cursor = self.backlog_end
