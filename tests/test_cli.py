@@ -116,7 +116,8 @@ def _list(node: List, rng: random.Random, d: dict, counts: dict) -> list | Senti
         n = rng.randint(0, 3)
     else:
         ref = d[node.count]
-        n = sum(ref) if isinstance(ref, list) else ref
+        # a sentinel list sizes its dependant as empty
+        n = 0 if isinstance(ref, Sentinel) else sum(ref) if isinstance(ref, list) else ref
     item = node.item
     if isinstance(item, Str):
         width = d[item.length_ref] if item.length_ref else item.length

@@ -135,6 +135,8 @@ def _node_to_json(node: Node, v: Any, path: str, padded: bool = True) -> Any:
     if isinstance(node, List):
         return _list_to_json(node, v, path)
     if isinstance(node, Params):
+        if isinstance(v, Sentinel):  # a sentinel count: no parameter follows
+            return {"sentinel": v.kind, "raw": int(v)}
         return [_param_to_json(node, p, f"{path}[{j}]") for j, p in enumerate(v)]
     raise errors.EncodeError(f"no JSON form for {type(node).__name__}", path=path)  # pragma: no cover
 
@@ -388,6 +390,10 @@ def _node_from_json(node: Node, v: Any, path: str, count_fmt: dict[str, str]) ->
     if isinstance(node, List):
         return _list_from_json(node, v, path, count_fmt)
     if isinstance(node, Params):
+        if isinstance(v, str) and v in _SENTINEL_NAMES:
+            return Sentinel(_sentinel_raw("B", v, path))
+        if isinstance(v, dict) and "sentinel" in v:
+            return Sentinel(v["raw"] if isinstance(v.get("raw"), int) else _sentinel_raw("B", v["sentinel"], path))
         if not isinstance(v, list):
             raise _err("a parameter list is a JSON list", path)
         return [_param_from_json(node, p, f"{path}[{j}]") for j, p in enumerate(v)]
