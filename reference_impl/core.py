@@ -118,6 +118,7 @@ class PlatformCore:
         self.completed: list[PendingCommand] = []
         self.calls: dict[int, DataCall] = {}
         self.spot_checks: dict[str, Any] = {}
+        # collection times are calendar time, so the ≤1 s rule is checked uncompressed
         self.monitor = ThresholdMonitor(config.thresholds)
         self.uplinks = {u.name: Uplink(u, self) for u in config.upstreams} if config.role == "enterprise" else {}
         if "lose-queue-on-restart" in self.defects:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from harness.protocol.schema import Timestamp
+
 from .config import Thresholds
 
 
@@ -33,10 +35,12 @@ def _temperatures(edition: int, items: list[dict]) -> Iterable[int]:
 
 
 class ThresholdMonitor:
-    def __init__(self, thresholds: Thresholds) -> None:
+    def __init__(self, thresholds: Thresholds, alarm_period: float = 1.0) -> None:
         self.t = thresholds
+        self.alarm_period = alarm_period
         self._active: dict[tuple[str, str], bool] = {}
         self._soc: dict[str, int] = {}
+        self._last_time: dict[str, Any] = {}
         self.alarm_mode: set[str] = set()
 
     def check(self, vin: str, edition: int, body: Any) -> list[tuple[str, str, bool]]:
@@ -81,4 +85,14 @@ class ThresholdMonitor:
                     self.alarm_mode.add(vin)
                 else:
                     self.alarm_mode.discard(vin)
+        # during a level-3 alarm the vehicle must report at least every alarm period (≤1 s, §5.2.4)
+        when = body.get("time")
+        last, self._last_time[vin] = self._last_time.get(vin), when
+        if vin in self.alarm_mode and last is not None and when is not None:
+            try:
+                gap = (Timestamp(*when).to_datetime() - Timestamp(*last).to_datetime()).total_seconds()
+            except ValueError:
+                gap = 0.0
+            edge("alarm-period-exceeded", gap > self.alarm_period + 0.5,
+                 f"{gap:g} s between frames during a level-3 alarm (at most {self.alarm_period:g} s)")
         return found

@@ -248,4 +248,18 @@ def _now() -> float:
     return time.time()
 
 
+
+async def check_level3_alarm_period_watched(trio: Trio) -> None:
+    """A level-3 alarm puts the vehicle under the ≤1 s rule: a 3 s gap is warned."""
+    from .conftest import alarm_realtime
+
+    c = await _logged_in(trio)
+    for second in (0, 1, 4):
+        await c.send(alarm_realtime(PUBLIC, second, level=3))
+    await until(lambda: len(_stored(trio.enterprise.core, PUBLIC, 0x02)) == 3)
+    kinds = [w[2] for w in trio.enterprise.core.store.warnings(PUBLIC)]
+    assert "level3-alarm" in kinds, kinds
+    assert "alarm-period-exceeded" in kinds, kinds
+
+
 CHECKS = {name: fn for name, fn in globals().items() if name.startswith("check_")}

@@ -46,6 +46,15 @@ def realtime(vin: str, second: int, edition: int = 2016, command: int = 0x02, **
                         body={"time": t, "items": [{"type": 1, "data": vehicle_body(edition, **kw)}]}))
 
 
+def alarm_realtime(vin: str, second: int, level: int) -> bytes:
+    """A 2016 real-time frame with the vehicle item and an alarm item of `level`."""
+    t = Timestamp.from_datetime(BASE + dt.timedelta(seconds=second))
+    alarm = {"max_level": level, "flags": 1 << 1, "ress_fault_codes": [], "motor_fault_codes": [],
+             "engine_fault_codes": [], "other_fault_codes": []}
+    items = [{"type": 1, "data": vehicle_body(2016)}, {"type": 7, "data": alarm}]
+    return encode(Frame(0x02, vin=vin, body={"time": t, "items": items}))
+
+
 def login(vin: str, serial: int = 1, edition: int = 2016) -> bytes:
     t = Timestamp.from_datetime(BASE)
     if edition == 2016:
