@@ -1,0 +1,1 @@
+"""Who plays which role where: embedded (in-process), docker (testcontainers), external SUT."""
