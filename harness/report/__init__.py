@@ -1,0 +1,1 @@
+"""Verdicts, evidence and reports (JSON, JUnit, HTML) of a conformance run."""
