@@ -55,7 +55,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {}
 
 # Modules that register more subcommands when imported; a missing one is skipped so that a
 # partial checkout still has a working CLI.
-COMMAND_MODULES: tuple[str, ...] = ("harness.demo", "harness.terminal.cli", "harness.topology.cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "harness.demo", "harness.terminal.cli", "harness.topology.cli", "harness.conformance",
+)
 
 
 def register(name: str, *, help: str, description: str = "", epilog: str = "",

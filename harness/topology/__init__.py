@@ -1,1 +1,36 @@
-"""Who plays which role where: embedded (in-process), docker (testcontainers), external SUT."""
+"""Who plays which role where: embedded (in-process), docker (testcontainers), external SUT.
+
+`build()` is the one entry point the pytest plugin uses; cases only see `base.Topology`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.protocol.timers import Timers
+
+from .base import Topology, VehicleSpec, default_vehicles
+
+REGION = "110000"
+
+
+def build(*, sut: str, image: str | None, role: str, timers: Timers, pixit: dict[str, Any],
+          defects: frozenset[str] = frozenset()) -> Topology:
+    if role != "enterprise":
+        raise NotImplementedError(f"the {role} role as SUT is not supported by this harness version yet")
+    region = str(pixit.get("region", REGION))
+    vehicles = [VehicleSpec(**v) for v in pixit["vehicles"]] if pixit.get("vehicles") else default_vehicles(region)
+    if sut == "reference":
+        from . import embedded
+
+        return embedded.start(vehicles, timers, region=region, defects=defects)
+    if sut == "docker" or image:
+        from . import docker
+
+        return docker.start(vehicles, timers, region=region, defects=defects, image=image)
+    if sut.startswith("tcp://"):
+        raise NotImplementedError("an external SUT (tcp://) is not supported by this harness version yet")
+    raise ValueError(f"--sut {sut!r}: expected reference, docker or tcp://HOST:PORT")
+
+
+__all__ = ["Topology", "VehicleSpec", "build", "default_vehicles"]

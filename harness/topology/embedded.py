@@ -1,0 +1,124 @@
+"""The embedded backend: the reference platforms in this process, on their own event-loop thread.
+
+The parties run on a background loop, like a SUT on another machine would: cases talk to them over
+loopback TCP, and inspect them through `InProcessParty`, which runs each query on the platforms'
+loop (never touching their state from the test's thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from harness.protocol.timers import Timers
+from reference_impl.config import Vehicle
+from reference_impl.embedded import ENTERPRISE_ID, start_trio
+from reference_impl.server import PlatformServer
+
+from .base import StoredFrameView, Topology, VehicleSpec
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """An asyncio loop on a daemon thread; `call(coro)` runs a coroutine there and waits."""
+
+    def __init__(self, name: str = "gbt32960-parties") -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self.thread.start()
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+class _LogBuffer(logging.Handler):
+    """Keeps the platforms' log lines for the evidence of a failed case."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+        del self.lines[:-2000]
+
+
+class InProcessParty:
+    def __init__(self, server: PlatformServer, runner: LoopThread, logs: _LogBuffer) -> None:
+        self.server, self.runner, self._logs = server, runner, logs
+        cfg = server.core.cfg
+        self.name, self.role, self.host, self.port = cfg.name, cfg.role, cfg.host, server.port
+
+    def _on_loop(self, fn: Any) -> Any:
+        async def run() -> Any:
+            return fn()
+
+        return self.runner.call(run())
+
+    def frames(self, vin: str | None = None, commands: tuple[int, ...] | None = None) -> list[StoredFrameView]:
+        def read() -> list[StoredFrameView]:
+            self.server.core.flush()
+            return [StoredFrameView(f.vin, f.command, f.ack, f.collected_at, f.raw, f.duplicate, f.link)
+                    for f in self.server.core.store.frames(vin=vin, commands=commands)]
+
+        return self._on_loop(read)
+
+    def online(self) -> list[str]:
+        return self._on_loop(lambda: sorted(self.server.core.online))
+
+    def queue_depth(self, upstream: str | None = None) -> int:
+        return self._on_loop(lambda: self.server.core.store.queue_depth(upstream))
+
+    def warnings(self, vin: str | None = None) -> list[tuple[str, str, str]]:
+        return self._on_loop(lambda: [(w[1], w[2], w[3]) for w in self.server.core.store.warnings(vin)])
+
+    def logs(self) -> str:
+        return "\n".join(line for line in self._logs.lines if self.name in line or "reference_impl" in line)
+
+
+def start(vehicles: list[VehicleSpec], timers: Timers, *, region: str = "110000",
+          defects: frozenset[str] = frozenset(), workdir: str | None = None) -> Topology:
+    """The three reference platforms in-process; the enterprise platform is the SUT."""
+    runner = LoopThread()
+    logs = _LogBuffer()
+    logging.getLogger("reference_impl").addHandler(logs)
+    logging.getLogger("reference_impl").setLevel(logging.INFO)
+    folder = workdir or tempfile.mkdtemp(prefix="gbt32960-embedded-")
+    specs = [Vehicle(v.vin, v.public_service, v.region) for v in vehicles]
+
+    async def up() -> Any:
+        return await start_trio(Path(folder), specs, timers=timers, region=region, defects=defects)
+
+    trio = runner.call(up())
+
+    async def online() -> None:
+        for _ in range(int(10 / 0.02)):
+            if all(u.state == "online" for u in trio.enterprise.core.uplinks.values()):
+                return
+            await asyncio.sleep(0.02)
+
+    runner.call(online())
+
+    def close() -> None:
+        try:
+            runner.call(trio.stop(), timeout=20)
+        finally:
+            runner.stop()
+            logging.getLogger("reference_impl").removeHandler(logs)
+
+    parties = {name: InProcessParty(getattr(trio, name), runner, logs) for name in ("enterprise", "local", "national")}
+    return Topology(role="enterprise", backend="embedded", sut=parties["enterprise"], local=parties["local"],
+                    national=parties["national"], vehicles=vehicles, timers=timers, region=region,
+                    platform_id=ENTERPRISE_ID, extra={"close": close, "workdir": folder, "runner": runner,
+                                                      "trio": trio})

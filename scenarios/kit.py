@@ -1,0 +1,81 @@
+"""What conformance cases share: frame builders, logged-in vehicles, bounded polling.
+
+Waits come from the run's `Timers` (so a suite runs with compressed timers) and always end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Any
+
+from harness.protocol.codec import Frame, encode
+from harness.protocol.schema import Timestamp
+from harness.protocol.timers import Timers
+from harness.topology.base import VehicleSpec
+from harness.wire import RawLink
+
+GMT8 = dt.timezone(dt.timedelta(hours=8))
+case = __import__("pytest").mark.case
+needs = __import__("pytest").mark.needs
+role = __import__("pytest").mark.role
+
+
+def now_time(offset: float = 0.0) -> Timestamp:
+    """A collection time near now (Beijing time): platforms drop data older than 7 days."""
+    return Timestamp.from_datetime(dt.datetime.now(GMT8) + dt.timedelta(seconds=offset))
+
+
+def login_frame(v: VehicleSpec, serial: int = 1) -> bytes:
+    body: dict[str, Any] = {"time": now_time(), "serial": serial, "iccid": "89860318342004278077"}
+    if v.edition == 2016:
+        body |= {"code_length": 0, "subsystem_codes": []}
+    else:
+        body |= {"packs_per_bms": [], "pack_codes": []}
+    return encode(Frame(0x01, vin=v.vin, edition=v.edition, body=body))
+
+
+def vehicle_item(edition: int, soc: int = 80) -> dict[str, Any]:
+    data = {"vehicle_state": 1, "charge_state": 3, "run_mode": 1, "speed": 450, "odometer": 152340,
+            "total_voltage": 3520, "total_current": 10120 if edition == 2016 else 30120, "soc": soc,
+            "dcdc_state": 1, "gear": 0x2E, "insulation_resistance": 4800}
+    if edition == 2016:
+        data |= {"accelerator_pedal": 12, "brake_pedal": 0}
+    return {"type": 0x01, "data": data}
+
+
+def realtime_frame(v: VehicleSpec, second: int = 0, command: int = 0x02, base: Timestamp | None = None) -> bytes:
+    start = (base or now_time()).to_datetime()
+    t = Timestamp.from_datetime(start + dt.timedelta(seconds=second))
+    return encode(Frame(command, vin=v.vin, edition=v.edition, body={"time": t, "items": [vehicle_item(v.edition)]}))
+
+
+def heartbeat_frame(v: VehicleSpec) -> bytes:
+    return encode(Frame(0x07, vin=v.vin, edition=v.edition, body={}))
+
+
+async def logged_in(fleet: Any, v: VehicleSpec, timers: Timers) -> RawLink:
+    """A vehicle link that logged in successfully (a failed login fails the case)."""
+    link = await fleet.link(f"vehicle {v.vin}")
+    await link.send(login_frame(v))
+    answer = await link.receive(answer_timeout(timers))
+    assert (answer.command, answer.ack) == (0x01, 0x01), \
+        f"login of {v.vin} answered command 0x{answer.command:02X} flag 0x{answer.ack:02X}, expected 0x01/0x01"
+    return link
+
+
+def answer_timeout(timers: Timers) -> float:
+    """How long a party may take to answer: the response timeout, at least a second."""
+    return max(timers.response_timeout * 3, 1.0)
+
+
+async def eventually(predicate: Callable[[], bool], within: float, step: float = 0.05) -> bool:
+    """Poll a condition until it holds or `within` seconds pass (queries run off the case's loop)."""
+    deadline = time.monotonic() + within
+    while True:
+        ok = await asyncio.to_thread(predicate)
+        if ok or time.monotonic() >= deadline:
+            return ok
+        await asyncio.sleep(step)
