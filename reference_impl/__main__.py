@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="this platform's unique id (overrides the file)")
     p.add_argument("--defect", action="append", default=[], metavar="NAME", help="switch a defect on (repeatable)")
     p.add_argument("--timers", choices=("standard", "compressed"), help="the standard's timers, or compressed 60x")
+    p.add_argument("--control-port", type=int, metavar="N",
+                   help="serve the gRPC control API (gbt32960.control.v1.Control, health, reflection) on port N "
+                        "of the listen host; 0 picks a free port (overrides the file)")
     p.add_argument("-v", "--verbose", action="store_true", help="log every refused frame and link event")
     return p
 
@@ -41,6 +44,8 @@ def configure(args: argparse.Namespace) -> config_mod.PlatformConfig:
     for key in ("listen", "storage", "name"):
         if getattr(args, key):
             setattr(cfg, key, getattr(args, key))
+    if args.control_port is not None:
+        cfg.control_port = args.control_port
     if args.defect:
         cfg.defects = frozenset(cfg.defects | set(args.defect))
     if args.timers == "compressed":
@@ -52,12 +57,13 @@ def configure(args: argparse.Namespace) -> config_mod.PlatformConfig:
 async def _serve(cfg: config_mod.PlatformConfig) -> None:
     server = await PlatformServer(PlatformCore(cfg)).start()
     print(f"{cfg.role} platform {cfg.name} listening on {cfg.host}:{server.port}", flush=True)
-    stop = asyncio.Event()
+    if server.control_port is not None:
+        print(f"control (gRPC) on {cfg.host}:{server.control_port}", flush=True)
     loop = asyncio.get_running_loop()
+    stopping: set[asyncio.Task] = set()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.stop()
+        loop.add_signal_handler(sig, lambda: stopping.add(loop.create_task(server.stop())))
+    await server.stopped.wait()  # a signal, or the control API's Stop
     server.core.store.close()
 
 

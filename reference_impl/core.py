@@ -9,9 +9,11 @@ leave (the driver calls it), so nothing that was answered or relayed is missing 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +22,9 @@ from harness.protocol.codec import COMMAND_FLAG, Frame, assemble, bcc, decode, e
 from harness.protocol.framer import Framer
 from harness.protocol.messages import PARAM_LENGTH_OF
 from harness.protocol.schema import Timestamp
+from harness.protocol.timers import Timers
 
-from .config import PlatformConfig, Upstream
+from .config import Account, PlatformConfig, Upstream, Vehicle
 from .store import Store
 from .uplink import Uplink
 from .warnings import ThresholdMonitor
@@ -51,6 +54,9 @@ class Connect:
 
 
 Action = Send | Close | Connect
+
+# (direction "in"/"out", link name, the frame's bytes): see PlatformCore.observers
+FrameObserver = Callable[[str, str, bytes], None]
 
 
 @dataclass
@@ -127,6 +133,9 @@ class PlatformCore:
         self._call_ids = itertools.count(1)
         self.stats = dict(frames_in=0, stored=0, rejected=0, answered=0, relayed=0, acked_upstream=0,
                           duplicates=0, warnings=0, level3_alarms=0, logins=0)
+        # called with every frame received ("in", once it is handled) and sent ("out", by the driver
+        # through `sent`) on every link; empty unless someone watches (the control service's StreamFrames)
+        self.observers: list[FrameObserver] = []
 
     # ================================================================== events from the driver
     def opened(self, conn: int, peer: str, now: float) -> list[Action]:
@@ -159,6 +168,8 @@ class PlatformCore:
             link.frames_in += 1
             self.stats["frames_in"] += 1
             actions += self._frame(link, item, now)
+            if self.observers:  # after handling it, so a login frame is shown on the link it named
+                self.observe("in", label_of(link), item)
             if conn not in self.links:
                 break
         return actions
@@ -196,6 +207,24 @@ class PlatformCore:
 
     def flush(self) -> None:
         self.store.flush()
+
+    def sent(self, conn: int, data: bytes) -> None:
+        """The driver wrote `data` on `conn` (only frame observers care)."""
+        if self.observers:
+            self.observe("out", self.link_label(conn), data)
+
+    # ================================================================== frame observers
+    def observe(self, direction: str, link: str, raw: bytes) -> None:
+        for observer in self.observers:
+            observer(direction, link, raw)
+
+    def link_label(self, conn: int) -> str:
+        """The name of a link: vehicle:VIN, platform:ID, upstream:NAME or peer:HOST:PORT."""
+        for up in self.uplinks.values():
+            if up.conn == conn:
+                return f"upstream:{up.cfg.name}"
+        link = self.links.get(conn)
+        return label_of(link) if link is not None else f"conn:{conn}"
 
     # ================================================================== one frame from a link
     def _frame(self, link: Link, raw: bytes, now: float) -> list[Action]:
@@ -401,6 +430,70 @@ class PlatformCore:
         assert PARAM_LENGTH_OF[0x0D] == 0x0E
         return self.command(vin, 0x81, {"params": params}, now)
 
+    # ------------------------------------------------------------------ registry, timers, defects
+    def register_vehicle(self, vehicle: Vehicle) -> bool:
+        """Register (or re-register) a vehicle; True when it replaced a registration."""
+        replaced = vehicle.vin in self.cfg.vehicles
+        self.cfg.vehicles[vehicle.vin] = vehicle
+        return replaced
+
+    def remove_vehicle(self, vin: str, now: float) -> list[Action]:
+        """Deregister a vehicle (KeyError if unknown); an online one is disconnected, since an
+        unregistered vehicle's data would otherwise keep being accepted on its old link."""
+        del self.cfg.vehicles[vin]
+        return self._disconnect(vin, f"{vin} deregistered")
+
+    def register_platform(self, account: Account) -> bool:
+        """Issue login credentials to a platform; True when they replaced earlier ones."""
+        replaced = account.platform_id in self.cfg.accounts
+        self.cfg.accounts[account.platform_id] = account
+        return replaced
+
+    def remove_platform(self, platform_id: str, now: float) -> list[Action]:
+        """Withdraw a platform's credentials (KeyError if unknown); its link, if any, is closed."""
+        del self.cfg.accounts[platform_id]
+        return self._disconnect(platform_id, f"{platform_id} credentials withdrawn")
+
+    def _disconnect(self, identity: str, reason: str) -> list[Action]:
+        conn = self.online.get(identity)
+        if conn is None:
+            return []
+        link = self.links.get(conn)
+        if link is not None:
+            self._forget(link)
+        return [Close(conn, reason)]
+
+    def set_timers(self, **changes: float) -> Timers:
+        """Replace timers by name (config and core alike); counts must be whole, everything positive."""
+        fields = {f.name: f for f in dataclasses.fields(Timers)}
+        clean: dict[str, float | int] = {}
+        for name, value in changes.items():
+            f = fields.get(name)
+            if f is None:
+                raise ValueError(f"no timer named {name!r} (known: {', '.join(fields)})")
+            if not value > 0 or value == float("inf"):
+                raise ValueError(f"timer {name} must be positive and finite, not {value}")
+            if f.type in ("int", int):
+                if value != int(value):
+                    raise ValueError(f"timer {name} is a count: a whole number, not {value}")
+                clean[name] = int(value)
+            else:
+                clean[name] = float(value)
+        self.timers = self.cfg.timers = self.timers.with_(**clean)
+        return self.timers
+
+    def set_defect(self, name: str, on: bool) -> None:
+        """Switch a defect on or off (KeyError if unknown); the config follows."""
+        from .defects import DEFECTS
+
+        if name not in DEFECTS:
+            raise KeyError(name)
+        if on:
+            self.defects.add(name)
+        else:
+            self.defects.discard(name)
+        self.cfg.defects = frozenset(self.defects)
+
     # ------------------------------------------------------------------ data calls
     def data_call(self, platform_id: str, vins: list[str], duration: int, now: float) -> tuple[int, list[Action]]:
         """National role: ask an enterprise platform to stream these vehicles for `duration` s."""
@@ -516,6 +609,13 @@ class PlatformCore:
 
     def upstream_config(self, name: str) -> Upstream:
         return self.uplinks[name].cfg
+
+
+def label_of(link: Link) -> str:
+    """vehicle:VIN or platform:ID once the link logged in, else peer:HOST:PORT."""
+    if link.identity and link.kind in ("vehicle", "platform"):
+        return f"{link.kind}:{link.identity}"
+    return f"peer:{link.peer}"
 
 
 def _is_vin(vin: str) -> bool:

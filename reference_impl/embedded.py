@@ -43,22 +43,25 @@ async def start_platform(cfg: PlatformConfig) -> PlatformServer:
 
 async def start_trio(workdir: str | Path, vehicles: list[Vehicle], *, timers: Timers | None = None,
                      region: str = "110000", defects: frozenset[str] = frozenset(),
-                     enterprise: dict | None = None, host: str = "127.0.0.1") -> Trio:
+                     enterprise: dict | None = None, host: str = "127.0.0.1",
+                     control_port: int | None = None) -> Trio:
     """Start national + local (for `region`) + enterprise; `enterprise` overrides its config fields.
-    `defects` are switched on in all three (a switch that does not apply to a role does nothing)."""
+    `defects` are switched on in all three (a switch that does not apply to a role does nothing).
+    `control_port=0` serves each platform's gRPC control API on a free port (`server.control_port`)."""
     workdir = Path(workdir)
     timers = timers or Timers()
     account = Account(ENTERPRISE_ID, *CREDENTIALS)
     national = await start_platform(PlatformConfig(
         role="national", name="NATIONAL", listen=f"{host}:0", storage=str(workdir / "national.sqlite"),
-        timers=timers, accounts={ENTERPRISE_ID: account}, defects=defects,
+        timers=timers, accounts={ENTERPRISE_ID: account}, defects=defects, control_port=control_port,
         accept_unknown_vins=True))  # vehicles open sampling links here in terminal-link data calls
     local = await start_platform(PlatformConfig(
         role="local", name=f"LOCAL-{region}", listen=f"{host}:0", storage=str(workdir / "local.sqlite"),
-        timers=timers, accounts={ENTERPRISE_ID: dataclasses.replace(account, region=region)}, defects=defects))
+        timers=timers, accounts={ENTERPRISE_ID: dataclasses.replace(account, region=region)}, defects=defects,
+        control_port=control_port))
     cfg = PlatformConfig(
         role="enterprise", name=ENTERPRISE_ID, listen=f"{host}:0", storage=str(workdir / "enterprise.sqlite"),
-        timers=timers, vehicles={v.vin: v for v in vehicles}, defects=defects,
+        timers=timers, vehicles={v.vin: v for v in vehicles}, defects=defects, control_port=control_port,
         upstreams=[
             Upstream(f"local-{region}", host, local.port, "local", region, ENTERPRISE_ID, *CREDENTIALS),
             Upstream("national", host, national.port, "national", "", ENTERPRISE_ID, *CREDENTIALS),

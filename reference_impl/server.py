@@ -11,8 +11,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .core import Action, Close, Connect, PlatformCore, Send
+
+if TYPE_CHECKING:
+    from .control import ControlServer
 
 log = logging.getLogger("reference_impl.server")
 
@@ -62,11 +66,19 @@ class PlatformServer:
         self._tasks: set[asyncio.Task] = set()
         self._actions: list[Action] = []
         self._commit_scheduled = False
+        self.control: ControlServer | None = None  # gRPC control (cfg.control_port)
+        self.stopped = asyncio.Event()  # set once stop() finished (signals, or the control's Stop)
+        self._stopping = False
 
     @property
     def port(self) -> int:
         assert self._server is not None
         return self._server.sockets[0].getsockname()[1]
+
+    @property
+    def control_port(self) -> int | None:
+        """The bound port of the gRPC control service (None when it is not running)."""
+        return self.control.port if self.control is not None else None
 
     async def start(self) -> PlatformServer:
         cfg = self.core.cfg
@@ -75,12 +87,16 @@ class PlatformServer:
         self._ticker = asyncio.create_task(self._tick())
         self.run(self.core.start(self.clock()))
         log.info("%s platform %s listening on %s:%d", cfg.role, cfg.name, cfg.host, self.port)
+        if cfg.control_port is not None:
+            from .control import start_control  # grpc is imported only when the control service is asked for
+
+            self.control = await start_control(self, cfg.host, cfg.control_port)
+            log.info("%s platform %s control on %s:%d", cfg.role, cfg.name, cfg.host, self.control.port)
         return self
 
     async def _tick(self) -> None:
-        period = self.core.timers.tick
         while True:
-            await asyncio.sleep(period)
+            await asyncio.sleep(self.core.timers.tick)  # read each time: SetTimers may change it
             self.run(self.core.tick(self.clock()))
 
     def run(self, actions: list[Action]) -> None:
@@ -100,6 +116,8 @@ class PlatformServer:
                 t = self.transports.get(a.conn)
                 if t is not None and not t.is_closing():
                     t.write(a.data)
+                    if self.core.observers:
+                        self.core.sent(a.conn, a.data)
                     if t.get_write_buffer_size() > WRITE_LIMIT:
                         log.info("connection %d does not read; closing", a.conn)
                         t.abort()
@@ -123,6 +141,13 @@ class PlatformServer:
             self.run(self.core.upstream_failed(a.upstream, self.clock()))
 
     async def stop(self) -> None:
+        """Close the control service, every link and the listener; commit. Safe to call twice."""
+        if self._stopping:
+            await self.stopped.wait()
+            return
+        self._stopping = True
+        if self.control is not None:
+            await self.control.stop()
         if self._ticker:
             self._ticker.cancel()
         if self._server:
@@ -134,6 +159,7 @@ class PlatformServer:
         for task in list(self._tasks):
             task.cancel()
         self.commit()
+        self.stopped.set()
 
     async def serve_forever(self) -> None:
         assert self._server is not None

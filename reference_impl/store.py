@@ -189,11 +189,16 @@ class Store:
         return row[0]
 
     def frames(self, vin: str | None = None, start: str | None = None, end: str | None = None,
-               commands: tuple[int, ...] | None = None, link: str | None = None) -> list[StoredFrame]:
-        """Stored frames, oldest first; `start`/`end` bound the collection time (ISO text)."""
+               commands: tuple[int, ...] | None = None, link: str | None = None, *, after_id: int = 0,
+               until_id: int | None = None, limit: int | None = None) -> list[StoredFrame]:
+        """Stored frames, oldest first; `start`/`end` bound the collection time (ISO text), `after_id`/
+        `until_id` the row ids (to read a large store in pages), `limit` the count."""
         sql = ("SELECT id, received_at, link, vin, command, ack, edition, collected_at, duplicate, raw, decoded"
-               " FROM frames WHERE 1=1")
-        args: list[Any] = []
+               " FROM frames WHERE id > ?")
+        args: list[Any] = [after_id]
+        if until_id is not None:
+            sql += " AND id <= ?"
+            args.append(until_id)
         if vin is not None:
             sql += " AND vin = ?"
             args.append(vin)
@@ -210,6 +215,9 @@ class Store:
             sql += " AND link = ?"
             args.append(link)
         sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
         return [StoredFrame(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), bytes(r[9]),
                             json.loads(r[10]) if r[10] else None) for r in self.db.execute(sql, args)]
 
@@ -227,10 +235,22 @@ class Store:
             args.append(int(duplicate))
         return self.db.execute(sql, args).fetchone()[0]
 
-    def warnings(self, vin: str | None = None) -> list[tuple[float, str, str, str]]:
-        if vin is None:
-            return list(self.db.execute("SELECT at, vin, kind, detail FROM warnings ORDER BY id"))
-        return list(self.db.execute("SELECT at, vin, kind, detail FROM warnings WHERE vin = ? ORDER BY id", (vin,)))
+    def last_frame_id(self) -> int:
+        """The id of the newest committed frame (0 when none)."""
+        return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM frames").fetchone()[0]
+
+    def warnings(self, vin: str | None = None, *, kind: str | None = None, since: float | None = None,
+                 limit: int | None = None) -> list[tuple[float, str, str, str]]:
+        """(at, vin, kind, detail), oldest first; with `limit`, the newest that many."""
+        sql, args = "SELECT id, at, vin, kind, detail FROM warnings WHERE 1=1", []
+        for clause, value in (("vin = ?", vin), ("kind = ?", kind), ("at >= ?", since)):
+            if value is not None:
+                sql += f" AND {clause}"
+                args.append(value)
+        sql += " ORDER BY id DESC LIMIT ?" if limit is not None else " ORDER BY id DESC"
+        if limit is not None:
+            args.append(limit)
+        return [tuple(r[1:]) for r in reversed(list(self.db.execute(sql, args)))]
 
     def close(self) -> None:
         self.flush()

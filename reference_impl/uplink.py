@@ -157,6 +157,8 @@ class Uplink:
             if isinstance(item, errors.ProtocolError):
                 log.info("upstream %s sent a bad frame: %s", self.cfg.name, item)
                 continue
+            if self.core.observers:
+                self.core.observe("in", f"upstream:{self.cfg.name}", item)
             try:
                 frame = decode(item)
             except errors.ProtocolError as exc:
@@ -279,7 +281,8 @@ class Uplink:
 
     def status(self) -> dict[str, Any]:
         depth = self.core.store.queue_depth(self.cfg.name)
-        return {"state": self.state, "inflight": len(self.inflight), "queue": depth, **self.stats}
+        return {"state": self.state, "inflight": len(self.inflight), "waiting": len(self._pending_fresh),
+                "queue": depth, **self.stats}
 
 
 def _collected_cutoff(when: float) -> str:

@@ -22,6 +22,9 @@ from typing import Any
 from .machine import Close, Connect, Send, Terminal, Upgrade
 
 UpgradeHook = Callable[["AioDriver", int, Upgrade], None]
+# (direction, terminal id, link, bytes): "out" is one whole frame a terminal sent, "in" the bytes as
+# read from its socket (a chunk: part of a frame, or several)
+Observer = Callable[[str, int, str, bytes], None]
 
 
 class _Link(asyncio.Protocol):
@@ -71,6 +74,7 @@ class AioDriver:
         self.upgrade_delay = upgrade_delay
         self.closed = False
         self.counters: Counter[str] = Counter()
+        self.observers: list[Observer] = []  # watchers of every byte (the fleet's control service)
 
     # ------------------------------------------------------------------ terminals
 
@@ -95,6 +99,8 @@ class AioDriver:
                     link.transport.write(a.data)
                     self.counters["frames_out"] += 1
                     self.counters["bytes_out"] += len(a.data)
+                    for observe in self.observers:
+                        observe("out", tid, a.link, a.data)
                 else:
                     self.counters["send_without_link"] += 1
             elif isinstance(a, Connect):
@@ -206,6 +212,8 @@ class AioDriver:
         if self._links.get((proto.tid, proto.link)) is not proto:
             return
         self.counters["bytes_in"] += len(data)
+        for observe in self.observers:
+            observe("in", proto.tid, proto.link, data)
         self.apply(proto.tid, self.terminals[proto.tid].data_received(data, self.loop.time(), proto.link))
 
     def _on_lost(self, proto: _Link) -> None:

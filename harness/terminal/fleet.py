@@ -20,7 +20,7 @@ from typing import Any
 from harness.protocol.messages import COMMANDS
 from harness.protocol.timers import Timers
 
-from .aio import AioDriver
+from .aio import AioDriver, Observer
 from .generator import Generator
 from .machine import Terminal
 
@@ -125,6 +125,7 @@ class Fleet:
         self.terminal_kwargs = terminal_kwargs or {}
         self.driver: AioDriver | None = None
         self.terminals: list[Terminal] = []
+        self.observers: list[Observer] = []  # handed to the driver: watchers added before start() see it all
         self._t0 = 0.0
         self._starter: asyncio.Task[None] | None = None
 
@@ -149,6 +150,7 @@ class Fleet:
         """Build the terminals and start them, spread over `ramp` seconds (returns at once)."""
         loop = asyncio.get_running_loop()
         self.driver = AioDriver(tick=self.tick, connect_limit=self.connect_limit)
+        self.driver.observers = self.observers
         self.terminals = self.build(calendar_epoch(loop.time(), self.time_scale))
         self._t0 = time.monotonic()
         self._starter = loop.create_task(self._start_all())
