@@ -56,7 +56,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {}
 # Modules that register more subcommands when imported; a missing one is skipped so that a
 # partial checkout still has a working CLI.
 COMMAND_MODULES: tuple[str, ...] = (
-    "harness.demo", "harness.terminal.cli", "harness.topology.cli", "harness.conformance",
+    "harness.demo", "harness.terminal.cli", "harness.topology.cli", "harness.conformance", "harness.report.cli",
 )
 
 
