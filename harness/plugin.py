@@ -463,10 +463,14 @@ def _frame_evidence(raw: bytes, link: str, direction: str, at: float) -> FrameEv
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
+    kind = _opt(session.config, "sut") or "reference"
+    pics_doc = _yaml(_opt(session.config, "pics"))
+    name = (pics_doc.get("sut") or {}).get("name") if isinstance(pics_doc.get("sut"), dict) else None
+    role = _opt(session.config, "role") or "enterprise"
     session.config.stash[RUN] = RunResult(
-        sut=Sut(kind="tcp" if str(_opt(session.config, "sut") or "").startswith("tcp://")
-                else (_opt(session.config, "sut") or "reference"),
-                address=_opt(session.config, "sut") or "", image=_opt(session.config, "sut_image") or ""),
+        sut=Sut(kind="tcp" if kind.startswith("tcp://") else kind, address=kind if kind.startswith("tcp://") else "",
+                image=_opt(session.config, "sut_image") or "",
+                name=name or (f"reference {role} platform" if kind in ("reference", "docker") else kind)),
         role=_opt(session.config, "role") or "enterprise", edition=_opt(session.config, "edition") or "both",
         timers=_opt(session.config, "timers") or "compressed", started=time.time(),
         pics=_yaml(_opt(session.config, "pics")) or DEFAULT_PICS, pixit=_yaml(_opt(session.config, "pixit")),
