@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 pb = load("gbt32960.control.v1.control_pb2")
 pb_grpc = load("gbt32960.control.v1.control_pb2_grpc")
 common = load("gbt32960.common.v1.common_pb2")
+ControlServicer: Any = pb_grpc.ControlServicer  # loaded at run time: typed Any for the checkers
 
 log = logging.getLogger("reference_impl.control")
 
@@ -159,7 +160,7 @@ def _is_vin(vin: str) -> bool:
     return len(vin) == 17 and vin.isascii() and vin.isalnum()
 
 
-class PlatformControl(pb_grpc.ControlServicer):
+class PlatformControl(ControlServicer):
     """The Control service over one PlatformServer (see the module docstring)."""
 
     def __init__(self, server: PlatformServer) -> None:

@@ -38,6 +38,7 @@ from .machine import DEFECTS, MAIN, Terminal
 pb = load("gbt32960.control.v1.control_pb2")
 pb_grpc = load("gbt32960.control.v1.control_pb2_grpc")
 common = load("gbt32960.common.v1.common_pb2")
+ControlServicer: Any = pb_grpc.ControlServicer  # loaded at run time: typed Any for the checkers
 
 __all__ = ["FleetControl", "FleetControlServer", "serve_control"]
 
@@ -134,7 +135,7 @@ def link_name(vin: str, link: str) -> str:
     return f"vehicle:{vin}" if link == MAIN else f"vehicle:{vin}/{link}"
 
 
-class FleetControl(pb_grpc.ControlServicer):
+class FleetControl(ControlServicer):
     """The Control service over one Fleet (see the module docstring)."""
 
     def __init__(self, fleet: Fleet) -> None:

@@ -112,6 +112,8 @@ async def test_sessions_frames_stats_and_stored_frames(trio, ent):
                 break
     assert seen == [login(PUBLIC), realtime(PUBLIC, 1), realtime(PUBLIC, 2), realtime(PUBLIC, 3)]
 
+    assert await until(lambda: not trio.enterprise.core.observers), "a closed stream left its observer behind"
+
     queue = await ent.queue()
     assert {q["name"] for q in queue["queues"]} == {"local-110000", "national"}
     assert all(q["state"] == "online" for q in queue["queues"])
@@ -301,6 +303,34 @@ async def test_fleet_only_calls_answer_unimplemented(ent):
         with pytest.raises(ControlError) as exc:
             await call
         assert exc.value.code == grpc.StatusCode.UNIMPLEMENTED and "fleet" in exc.value.details
+
+
+# ---------------------------------------------------------------------------------- sync and gevent clients
+
+GEVENT_CLIENT = """
+from gevent import monkey
+monkey.patch_all()
+import sys
+import gevent
+from harness.control import ControlClient, init_gevent
+init_gevent()
+with ControlClient(sys.argv[1], timeout=5) as c:
+    jobs = [gevent.spawn(c.health)] + [gevent.spawn(c.sessions) for _ in range(3)]
+    gevent.joinall(jobs, timeout=10, raise_error=True)
+    print([j.value for j in jobs])
+"""
+
+
+async def test_sync_client_under_gevent(trio):
+    pytest.importorskip("gevent")
+    c = await logged_in(trio.enterprise.port)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", GEVENT_CLIENT, f"127.0.0.1:{trio.enterprise.control_port}", cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().startswith("['SERVING', [{'id': 'LPUBLIC0000000001'"), out.decode()
+    await c.close()
 
 
 # ---------------------------------------------------------------------------------- the process
