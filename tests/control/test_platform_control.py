@@ -120,6 +120,20 @@ async def test_sessions_frames_stats_and_stored_frames(trio, ent):
     await c.close()
 
 
+async def test_a_stream_that_falls_behind_ends_and_says_so(trio, ent, monkeypatch):
+    import reference_impl.control as control
+
+    monkeypatch.setattr(control, "STREAM_BUFFER", 2)
+    c = await logged_in(trio.enterprise.port)
+    with pytest.raises(ControlError) as behind:
+        async with await ent.frames(vins=[PUBLIC], timeout=5) as stream:
+            await c.send(b"".join(realtime(PUBLIC, s) for s in range(5)))  # five frames in one turn
+            await stream.wait_for(lambda f: False)
+    assert behind.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "3 were not delivered" in behind.value.details
+    assert trio.enterprise.core.stats["stored"] == 6, "the platform itself must not lose anything"
+    await c.close()
+
+
 async def test_platform_links_and_upstream_frames_are_named(trio, ent, national):
     # the enterprise's link to the national platform, seen from both ends
     sessions = await national.sessions("platform")
