@@ -498,4 +498,7 @@ def _stamp(when: float) -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # run through the imported module: subcommands register themselves with `harness.cli`, not `__main__`
+    from harness.cli import main as _main
+
+    sys.exit(_main())

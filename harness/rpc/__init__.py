@@ -14,8 +14,20 @@ from types import ModuleType
 _GEN = Path(__file__).resolve().parent / "_gen"
 
 
+def _stale() -> bool:
+    from .build import PROTO
+
+    generated = list(_GEN.rglob("*_pb2.py"))
+    if not generated:
+        return True
+    newest_stub = min(p.stat().st_mtime for p in generated)
+    protos = list(PROTO.rglob("*.proto"))
+    # a proto added or edited since the last build (a source checkout that was pulled)
+    return len(generated) < len(protos) or any(p.stat().st_mtime > newest_stub for p in protos)
+
+
 def _ensure() -> None:
-    if not (_GEN / "gbt32960").is_dir():
+    if _stale():
         from .build import generate
 
         generate()

@@ -93,12 +93,30 @@ def build_wheelhouse(dest: Path, log: Log = print) -> Path:
     return dest
 
 
+def source_hash() -> str:
+    """A hash of everything that goes into the image, so a changed tree gets a new image."""
+    import hashlib
+
+    h = hashlib.sha256()
+    files = [ROOT / "pyproject.toml", ROOT / "setup.py", ROOT / "reference_impl" / "Dockerfile"]
+    for folder in ("harness", "reference_impl", "proto", "scenarios"):
+        files += sorted(p for p in (ROOT / folder).rglob("*") if p.is_file() and "_gen" not in p.parts
+                        and "__pycache__" not in p.parts and p.suffix in (".py", ".proto", ".json", ".yaml"))
+    for f in files:
+        h.update(str(f.relative_to(ROOT)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def build_platform_image(tag: str = PLATFORM_IMAGE, base: str = BASE_IMAGE, log: Log = print,
                          rebuild: bool = False) -> str:
-    """Build reference_impl/Dockerfile from a fresh wheelhouse, through testcontainers."""
-    if image_exists(tag) and not rebuild:
-        log(f"image {tag}: present (use --rebuild to build again)")
-        return tag
+    """Build reference_impl/Dockerfile from a fresh wheelhouse, through testcontainers; an image of
+    the same source tree is reused (its tag carries the source hash)."""
+    versioned = f"{tag.rsplit(':', 1)[0]}:src-{source_hash()}"
+    if image_exists(versioned) and not rebuild:
+        log(f"image {versioned}: present (use --rebuild to build again)")
+        _run(["docker", "tag", versioned, tag], log)
+        return versioned
     os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # Ryuk would have to be pulled
     from testcontainers.core.image import DockerImage
 
@@ -107,10 +125,11 @@ def build_platform_image(tag: str = PLATFORM_IMAGE, base: str = BASE_IMAGE, log:
         shutil.copy(ROOT / "reference_impl" / "Dockerfile", context / "Dockerfile")
         build_wheelhouse(context / "wheels", log)
         started = time.monotonic()
-        image = DockerImage(path=str(context), tag=tag, clean_up=False, buildargs={"BASE_IMAGE": base})
+        image = DockerImage(path=str(context), tag=versioned, clean_up=False, buildargs={"BASE_IMAGE": base})
         image.build()
-        log(f"image {tag} built in {time.monotonic() - started:.0f} s")
-    return tag
+        _run(["docker", "tag", versioned, tag], log)
+        log(f"image {versioned} built in {time.monotonic() - started:.0f} s")
+    return versioned
 
 
 def build_all(offline: bool = True, log: Log = print, rebuild: bool = False) -> str:
