@@ -121,9 +121,9 @@ async def test_sessions_frames_stats_and_stored_frames(trio, ent):
 
 
 async def test_a_stream_that_falls_behind_ends_and_says_so(trio, ent, monkeypatch):
-    import reference_impl.control as control
+    import harness.rpc.service as service
 
-    monkeypatch.setattr(control, "STREAM_BUFFER", 2)
+    monkeypatch.setattr(service, "STREAM_BUFFER", 2)
     c = await logged_in(trio.enterprise.port)
     with pytest.raises(ControlError) as behind:
         async with await ent.frames(vins=[PUBLIC], timeout=5) as stream:
