@@ -29,7 +29,9 @@ def build(*, sut: str, image: str | None, role: str, timers: Timers, pixit: dict
 
         return docker.start(vehicles, timers, region=region, defects=defects, image=image)
     if sut.startswith("tcp://"):
-        raise NotImplementedError("an external SUT (tcp://) is not supported by this harness version yet")
+        from . import external
+
+        return external.start(sut, vehicles, timers, pixit, region=region)
     raise ValueError(f"--sut {sut!r}: expected reference, docker or tcp://HOST:PORT")
 
 

@@ -1,0 +1,52 @@
+"""An external SUT at tcp://HOST:PORT: the harness plays local and national where the PIXIT says.
+Here the "maker's platform" is our reference enterprise platform as a separate process."""
+
+import json
+import socket
+import subprocess
+import sys
+
+import yaml
+
+from harness.plugin import COMPRESSED
+from harness.topology.base import default_vehicles
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_relay_cases_pass_against_an_external_sut(tmp_path):
+    sut_port, local_port, national_port = _port(), _port(), _port()
+    vehicles = default_vehicles("110000")
+    creds = {"platform_id": "MAKER-ENT-01", "username": "maker", "password": "pw-01"}
+    cfg = {"name": "MAKER-ENT-01", "listen": f"127.0.0.1:{sut_port}", "storage": str(tmp_path / "sut.sqlite"),
+           "vehicles": [{"vin": v.vin, "public_service": v.public_service, "region": v.region} for v in vehicles],
+           "timers": {"platform_login_retry": 0.3, "response_timeout": 0.3, "tick": 0.02},
+           "upstreams": [{"name": "local", "host": "127.0.0.1", "port": local_port, "role": "local",
+                          "region": "110000", **creds},
+                         {"name": "national", "host": "127.0.0.1", "port": national_port, "role": "national",
+                          **creds}]}
+    (tmp_path / "sut.json").write_text(json.dumps(cfg))
+    pixit = {"platform_id": "MAKER-ENT-01", "credentials": {"username": "maker", "password": "pw-01"},
+             "local": {"listen": f"127.0.0.1:{local_port}"}, "national": {"listen": f"127.0.0.1:{national_port}"},
+             "vehicles": [vars(v) for v in vehicles], "login_wait": 20,
+             "timers": {"report_period": COMPRESSED.report_period}}
+    (tmp_path / "pixit.yaml").write_text(yaml.safe_dump(pixit))
+    sut = subprocess.Popen([sys.executable, "-m", "reference_impl", "enterprise", "--config",
+                            str(tmp_path / "sut.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        report = tmp_path / "report"
+        proc = subprocess.run([sys.executable, "-m", "harness.cli", "conformance", "--sut",
+                               f"tcp://127.0.0.1:{sut_port}", "--pixit", str(tmp_path / "pixit.yaml"),
+                               "--clause", "1.2/", "--report", str(report)],
+                              capture_output=True, text=True, timeout=300)
+        results = json.loads((report / "results.json").read_text())
+        verdicts = {(c["case_id"], c["edition"]): c["verdict"] for c in results["cases"]}
+        assert verdicts and set(verdicts.values()) == {"PASS"}, (verdicts, proc.stdout[-3000:])
+        assert results["sut"]["kind"] == "tcp" and proc.returncode == 0
+    finally:
+        sut.terminate()
+        sut.wait(10)
