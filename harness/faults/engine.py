@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass
 
 from harness.protocol import errors
-from harness.protocol.codec import bcc
+from harness.protocol.codec import HEADER_SIZE, MAX_BODY, bcc
 from harness.protocol.framer import Framer
 
 from .model import Fault, FaultTable
@@ -81,8 +81,9 @@ class DirectionEngine:
         self.flow = flow
         self.hold = hold
         self._rngs: dict[int, random.Random] = {}  # jitter per latency fault, seeded by its spec (repeatable)
-        self.framer = Framer()
-        self.pending = bytearray()  # stream bytes from offset `resolved` to `fed`
+        self.bounds = _Bounds()  # while no frame fault is active: where frames start (cheap)
+        self.framer: Framer | None = None  # while one is: the frames themselves
+        self.pending = bytearray()  # with the framer: stream bytes from offset `resolved` to `fed`
         self.fed = 0  # stream bytes fed so far
         self.resolved = 0  # the framer has decided about every byte before this offset
         self.sent = 0  # every byte before this offset has been disposed of (sent, dropped or held)
@@ -99,29 +100,39 @@ class DirectionEngine:
     def feed(self, data: bytes, now: float) -> list[Action]:
         if self.cut:
             return [Discard(data, "discarded", (), "read after the connection was reset by a fault")]
+        framing = self._framing(now)
+        out: list[Action] = []
+        if self.framer is not None and not framing:
+            out = self._leave_framing(now)
         start = self.fed
         self.fed += len(data)
+        if self.framer is None:
+            # bytes go out as they come; the boundary walker only keeps track of where frames start
+            first = self.bounds.feed(data, start)
+            if not framing or (first is None and self.bounds.synced):
+                self.sent = self.fed
+                if not out and not self.table.byte[self.flow]:
+                    return [Send(now, data)]  # the fast path: the very bytes read, at once
+                note = "rest of a frame begun before the frame fault" if framing else ""
+                return out + self._emit(data, "passed", (), note, now)
+            # frame faults began: frames are cut from the next frame start on (or found by the framer's resync)
+            begin = first if first is not None else start
+            self.framer = Framer()
+            self.pending = bytearray()
+            self.resolved = self.sent = begin
+            self.tail_key, self.tail_since, self.stall_at = -1, None, -1
+            if begin > start:
+                out += self._emit(data[:begin - start], "passed", (), "rest of a frame begun before the frame fault",
+                                  now)
+                data = data[begin - start:]
         self.pending += data
         items = self.framer.feed(data)
         resolved = self.fed - self.framer.buffered
         n = resolved - self.resolved
-        if not self._framing(now):
-            # bytes go out as they come; the framer only keeps the frame boundaries
-            if self.sent == start and not self.table.byte[self.flow]:
-                del self.pending[:n]
-                self.resolved = resolved
-                self.sent = self.fed
-                return [Send(now, data)]  # the fast path: the very bytes read, at once
-            chunk = bytes(self.pending[self.sent - self.resolved:])
-            del self.pending[:n]
-            self.resolved = resolved
-            self.sent = self.fed
-            self.tail_since = None
-            return self._emit(chunk, "passed", (), "", now)
         region = bytes(self.pending[:n])
         del self.pending[:n]
         base, self.resolved = self.resolved, resolved
-        out: list[Action] = []
+        untouched: list[bytes] = []  # frames no fault acted on, delivered together
         for off, unit, is_frame, note in _units(region, base, items):
             end = off + len(unit)
             if end <= self.sent:
@@ -129,7 +140,16 @@ class DirectionEngine:
             if off < self.sent:
                 unit, is_frame, note = unit[self.sent - off:], False, "rest of a frame let through before"
             self.sent = end
-            out += self._frame(unit, now) if is_frame else self._emit(unit, "passed", (), note, now)
+            acts = self._frame(unit, now) if is_frame else None
+            if acts is None and is_frame:
+                untouched.append(unit)
+                continue
+            if untouched:
+                out += self._emit(b"".join(untouched), "passed", (), "", now)
+                untouched = []
+            out += acts if acts is not None else self._emit(unit, "passed", (), note, now)
+        if untouched:
+            out += self._emit(b"".join(untouched), "passed", (), "", now)
         if self.fed > self.sent:
             if resolved == self.stall_at:  # the same stalled frame: its bytes keep flowing
                 tail = bytes(self.pending[self.sent - resolved:])
@@ -139,7 +159,20 @@ class DirectionEngine:
                 self.tail_key, self.tail_since = resolved, now
         else:
             self.tail_key, self.tail_since = -1, None
-        return out
+        return _merge(out)
+
+    def _leave_framing(self, now: float) -> list[Action]:
+        """No frame fault is active any more: what is unsent goes out, the boundary walker takes over."""
+        assert self.framer is not None
+        unsent = bytes(self.pending[max(0, self.sent - self.resolved):]) if self.fed > self.sent else b""
+        buffered = bytes(self.pending)  # the framer's incomplete frame (already sent or not)
+        self.bounds = _Bounds(self.fed - len(buffered))
+        self.bounds.feed(buffered, self.fed - len(buffered))
+        self.framer = None
+        self.pending = bytearray()
+        self.resolved = self.sent = self.fed
+        self.tail_key, self.tail_since, self.stall_at = -1, None, -1
+        return self._emit(unsent, "passed", (), "", now) if unsent else []
 
     def tick(self, now: float) -> list[Action]:
         """Time passed: release reordered frames held too long and incomplete frames held too long."""
@@ -151,16 +184,16 @@ class DirectionEngine:
                 for h in due:
                     out += self._emit(h.data, _label(h.label, "reordered"), h.faults,
                                       "no next frame within the hold", now)
-        if self.fed > self.sent and not self.cut:
-            framing = self._framing(now)
-            if not framing or (self.tail_since is not None and now >= self.tail_since + self.hold):
-                tail = bytes(self.pending[self.sent - self.resolved:])
-                self.sent = self.fed
-                if framing:
-                    self.stall_at = self.resolved
-                self.tail_key, self.tail_since = -1, None
-                out += self._emit(tail, "passed", (),
-                                  "incomplete frame held too long; passed as bytes" if framing else "", now)
+        if self.framer is None or self.cut:
+            return out
+        if not self._framing(now):
+            return out + self._leave_framing(now)
+        if self.fed > self.sent and self.tail_since is not None and now >= self.tail_since + self.hold:
+            tail = bytes(self.pending[self.sent - self.resolved:])
+            self.sent = self.fed
+            self.stall_at = self.resolved
+            self.tail_key, self.tail_since = -1, None
+            out += self._emit(tail, "passed", (), "incomplete frame held too long; passed as bytes", now)
         return out
 
     def deadline(self) -> float | None:
@@ -176,24 +209,19 @@ class DirectionEngine:
         for h in self.held:
             out += self._emit(h.data, _label(h.label, "reordered"), h.faults, "stream ended", now)
         self.held.clear()
-        if self.fed > self.sent and not self.cut:
+        if self.fed > self.sent and not self.cut and self.framer is not None:
             tail = bytes(self.pending[self.sent - self.resolved:])
             self.sent = self.fed
             out += self._emit(tail, "passed", (), "stream ended inside a frame", now)
         self.tail_since = None
         return out
 
-    @property
-    def idle(self) -> bool:
-        """Nothing held and no fault active on this direction (the driver's fast path)."""
-        return not self.held and self.fed == self.sent and not self.table.byte[self.flow] \
-            and not self.table.frame[self.flow]
-
     # ------------------------------------------------------------------ faults
     def _framing(self, now: float) -> bool:
         return bool(self.held) or any(f.live(now) for f in self.table.frame[self.flow])
 
-    def _frame(self, data: bytes, now: float) -> list[Action]:
+    def _frame(self, data: bytes, now: float) -> list[Action] | None:
+        """What the frame faults do to one frame; None when none acts on it (and nothing waits for it)."""
         command, ack, vin = data[2], data[3], data[4:21]
         label = "passed"
         applied: list[int] = []
@@ -227,6 +255,8 @@ class DirectionEngine:
                 continue
             f.use()
             applied.append(f.id)
+        if not applied and not self.held:
+            return None
         faults = tuple(applied)
         detail = "; ".join(notes)
         if not data:
@@ -260,6 +290,10 @@ class DirectionEngine:
         """Byte faults on one delivery: blackhole, reset after N bytes, then latency, bandwidth, slicing."""
         if not data:
             return []
+        if at is None and not self.table.byte[self.flow]:  # no byte fault: at once, in order
+            t = max(now, self.last_at)
+            self.last_at = t
+            return [Send(t, data, label, faults, detail)]
         ordered = at is None
         base = now if at is None else at
         t = max(now, self.last_at) if ordered else base
@@ -348,6 +382,68 @@ class DirectionEngine:
             when = pieces[-1][0] if pieces else max(now, self.last_at)
             out.append(Cut(when, (cut.id,), f"fault {cut.id}: reset after {cut.spec.params['bytes']} bytes"))
         return out
+
+
+class _Bounds:
+    """Where frames start in a stream, from the start symbols and length fields alone (no BCC, no copies):
+    what the engine needs to begin framing in step when a frame fault starts, at a fraction of the framer's cost.
+    Loses sync (and leaves the resync to the framer) at the first byte that is not a frame start."""
+
+    __slots__ = ("carry", "next", "synced")
+
+    def __init__(self, at: int = 0) -> None:
+        self.next = at  # stream offset of the next frame start
+        self.synced = True
+        self.carry = b""  # an incomplete header at `next`
+
+    def feed(self, data: bytes, start: int) -> int | None:
+        """Walk the headers in `data` (at stream offset `start`); the first frame start at or after `start`."""
+        if not self.synced or self.next >= start + len(data):
+            return None
+        if self.carry:
+            buf, base, self.carry = self.carry + data, start - len(self.carry), b""
+        else:
+            buf, base = data, start
+        pos = self.next - base
+        n = len(buf)
+        first = None
+        while pos + HEADER_SIZE <= n:
+            c = buf[pos]
+            length = buf[pos + 22] << 8 | buf[pos + 23]
+            if (c != 0x23 and c != 0x24) or buf[pos + 1] != c or length > MAX_BODY:
+                self.synced = False
+                return first
+            if first is None and base + pos >= start:
+                first = base + pos
+            pos += HEADER_SIZE + 1 + length
+        if pos < n:
+            self.carry = buf[pos:]
+            if first is None and base + pos >= start:
+                first = base + pos
+        self.next = base + pos
+        return first
+
+
+def _merge(actions: list[Action]) -> list[Action]:
+    """Adjacent sends due at the same time with the same fate become one write (and one evidence record)."""
+    if len(actions) < 2:
+        return actions
+    out: list[Action] = []
+    head: Send | None = None
+    parts: list[bytes] = []
+    for a in actions:
+        if type(a) is Send and head is not None and a.at == head.at and a.action == head.action \
+                and a.faults == head.faults and a.detail == head.detail:
+            parts.append(a.data)
+            continue
+        if head is not None and len(parts) > 1:
+            head.data = b"".join(parts)
+        head = a if type(a) is Send else None
+        parts = [a.data] if type(a) is Send else []
+        out.append(a)
+    if head is not None and len(parts) > 1:
+        head.data = b"".join(parts)
+    return out
 
 
 def _join(a: str, b: str) -> str:

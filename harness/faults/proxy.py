@@ -254,7 +254,7 @@ class Connection:
         actions = self.engines[flow].feed(data, self.loop.time())
         if len(actions) == 1 and not out.heap:
             a = actions[0]
-            if type(a) is Send and a.data is data:
+            if type(a) is Send and a.data is data and not a.faults and a.action == "passed":
                 # unchanged and at once: one "relay" record stands for the read and the write
                 t = self.transports[out.to_role]
                 if t is not None and self.dead != out.to_role and not t.is_closing():
