@@ -351,10 +351,8 @@ class _PcapBuilder:
         dst = leg.b if src == leg.a else leg.a
         chunks = [payload[i:i + _MSS] for i in range(0, len(payload), _MSS)] or [b""]
         for chunk in chunks:
-            if ":" in src[0] or ":" in dst[0]:
-                net = self._ip6(src=_ip(src[0], 6), dst=_ip(dst[0], 6))
-            else:
-                net = self._ip(src=_ip(src[0], 4), dst=_ip(dst[0], 4))
+            net: Any = self._ip6(src=_ip(src[0], 6), dst=_ip(dst[0], 6)) if ":" in src[0] or ":" in dst[0] \
+                else self._ip(src=_ip(src[0], 4), dst=_ip(dst[0], 4))
             tcp = self._tcp(sport=src[1], dport=dst[1], flags=flags, seq=leg.seq[src],
                             ack=leg.seq[dst] if "S" not in flags or "A" in flags else 0, window=65535)
             pkt = self._ether(src="00:00:00:00:00:00", dst="00:00:00:00:00:00") / net / tcp

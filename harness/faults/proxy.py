@@ -18,7 +18,8 @@ import logging
 import socket
 import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
+from typing import Any
 
 from .engine import Cut, Discard, Send
 from .engine import DirectionEngine as Engine
@@ -58,7 +59,7 @@ class NotAllowed(PermissionError):
     """A host the proxy may not listen on or connect to (only loopback and what the run allowed)."""
 
 
-def _rst(transport: asyncio.BaseTransport | None) -> None:
+def _rst(transport: asyncio.Transport | None) -> None:
     """Abort with RST (SO_LINGER 0), not FIN: what a reset looks like on the wire."""
     if transport is None or transport.is_closing():
         return
@@ -414,7 +415,7 @@ class Connection:
             raise
 
     def _target_made(self, transport: asyncio.Transport) -> None:
-        if self.done or self.closed["client"] and self.transports["client"] is None:
+        if self.done:  # reset (or refused) while connecting
             transport.abort()
             return
         self.transports["target"] = transport
@@ -506,7 +507,13 @@ class ProxyLink:
                 self.proxy.evidence.add(self.name, 0, "event", "", "listener-closed",
                                         detail=f"port {self.port}: new connections refused")
             elif not refuse and self.server is None and not self.removed:
-                await self._listen()
+                try:
+                    await self._listen()
+                except OSError as exc:  # someone took the port meanwhile: say so, loudly, in the evidence too
+                    log.error("link %s: cannot listen on port %d again: %s", self.name, self.port, exc)
+                    self.proxy.evidence.add(self.name, 0, "event", "", "listener-failed",
+                                            detail=f"port {self.port}: {exc}")
+                    return
                 self.proxy.evidence.add(self.name, 0, "event", "", "listener-open", detail=f"port {self.port}")
 
     # ------------------------------------------------------------------ connections
@@ -543,8 +550,8 @@ class ProxyLink:
                 return f
         return None
 
-    def _spawn(self, coro: object) -> asyncio.Task:
-        task = self.loop.create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
+        task = self.loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -659,7 +666,8 @@ class FaultProxy:
     """Named links, their faults and one evidence log, on the running event loop.
 
     `allow` names hosts besides loopback that links may listen on or connect to (e.g. the address of a
-    container the run made, or "0.0.0.0" for a proxy inside a container).
+    container the run made, or "0.0.0.0" for a proxy inside a container). `stop()` closes the links but keeps
+    the evidence readable; `close()` also closes the evidence log (removing its temporary spool).
     """
 
     def __init__(self, evidence: EvidenceLog | None = None, *, allow: Iterable[str] = (), hold: float = 0.5,
@@ -753,6 +761,11 @@ class FaultProxy:
             await self.remove_link(name)
         self.evidence.snapshot()
         self.stopped.set()
+
+    async def close(self) -> None:
+        """Stop, then close the evidence log."""
+        await self.stop()
+        self.evidence.close()
 
 
 __all__ += ["FaultError", "FaultSpec"]

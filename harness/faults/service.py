@@ -135,7 +135,7 @@ def _code(exc: Exception) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-class FaultsService(pb_grpc.FaultsServicer):
+class FaultsService(pb_grpc.FaultsServicer):  # type: ignore[name-defined]
     """Faults service over one `FaultProxy`; `on_shutdown` is called by Shutdown (after the proxy stopped)."""
 
     def __init__(self, proxy: FaultProxy, on_shutdown: Callable[[str], None] | None = None) -> None:

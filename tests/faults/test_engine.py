@@ -184,3 +184,34 @@ def test_spec_validation():
     spec = FaultSpec("corrupt_bcc", match=Match(nth=5)).validated()
     assert (spec.count, spec.direction) == (1, "to_target"), "the n-th frame alone: count 1, client -> target"
     assert FaultSpec("latency", {"ms": 5}, count=3).validated().direction == "both"
+
+
+def test_frame_fault_starting_when_a_header_straddles_two_reads():
+    r = Rig()
+    r.feed(frame(1) + frame(2)[:10])  # frame 2 begun, its header incomplete
+    r.inject("drop_frames", match=Match(nth=1))
+    out = r.feed(frame(2)[10:] + frame(3))
+    assert sent(out) == frame(2)[10:], "frame 2 had begun: its rest passes; frame 3 is the first one faulted"
+    assert [a.data for a in out if isinstance(a, Discard)] == [frame(3)]
+
+
+def test_frame_fault_after_non_frame_bytes_resyncs_on_the_next_frame():
+    r = Rig()
+    assert sent(r.feed(b"hello, there are no frames here")) == b"hello, there are no frames here"
+    assert not r.up.bounds.synced
+    r.inject("drop_frames", match=Match(nth=1))
+    out = r.feed(b"junk" + frame(1) + frame(2))
+    assert sent(out) == b"junk" + frame(2)
+    assert [a.data for a in out if isinstance(a, Discard)] == [frame(1)]
+
+
+def test_leaving_frame_mode_mid_frame_keeps_the_walker_in_step():
+    r = Rig()
+    f = r.inject("drop_frames", duration=60, match=Match(command=0x55))
+    assert r.feed(frame(1)[:30]) == []  # held: frame mode
+    r.table.end(f, "cleared")
+    assert sent(r.up.tick(r.now)) == frame(1)[:30], "clearing lets the held bytes go"
+    assert sent(r.feed(frame(1)[30:] + frame(2)[:5])) == frame(1)[30:] + frame(2)[:5]
+    r.inject("drop_frames", match=Match(nth=1))
+    out = r.feed(frame(2)[5:] + frame(3))
+    assert [a.data for a in out if isinstance(a, Discard)] == [frame(3)], "in step: frame 3 is the next whole one"
