@@ -321,6 +321,7 @@ class _Leg:
         self.seq = {a: isn & 0xFFFFFFFF, b: (isn * 7 + 1000) & 0xFFFFFFFF}
         self.open = False
         self.ended = False
+        self.fin: set[Address] = set()  # parties that sent their FIN (a second close adds none)
 
 
 class _PcapBuilder:
@@ -383,7 +384,12 @@ class _PcapBuilder:
         if leg is None or leg.ended:
             return
         self.handshake(leg, at)
-        self.send(leg, leg.a if from_a else leg.b, flags, b"", at)
+        src = leg.a if from_a else leg.b
+        if "F" in flags:
+            if src in leg.fin:
+                return
+            leg.fin.add(src)
+        self.send(leg, src, flags, b"", at)
         if "R" in flags:
             leg.ended = True
 
