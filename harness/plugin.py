@@ -342,6 +342,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if case_marker(item) is not None:
         if report.when == "call" and call.excinfo is not None:
             item.stash[_EXC] = call.excinfo.type
+        if report.when == "call":
+            # before teardown: the last case's teardown also closes the session's topology
+            topo = item.config.stash.get(_TOPOLOGY, None)
+            if topo is not None and topo.faults is not None:
+                item.stash.setdefault(ITEM_EVIDENCE, Evidence()).frames.extend(_proxy_frames(item.config, topo.faults))
         item.stash.setdefault(ITEM_PHASES, {})[report.when] = report
         if report.when == "teardown":
             _record(item)
@@ -435,6 +440,7 @@ def _record(item: pytest.Item) -> None:
     w = item.stash.get(_WIRE, None)
     if w is not None:
         evidence.frames += [_frame_evidence(f.raw, f.link, f.direction, f.at) for f in w.frames]
+    evidence.frames.sort(key=lambda f: f.at)
     topo = item.config.stash.get(_TOPOLOGY, None)
     if verdict in RED and topo is not None:
         try:
@@ -448,6 +454,27 @@ def _record(item: pytest.Item) -> None:
         verdict=verdict, reason=reason, nodeid=item.nodeid, edition=edition,
         role=_opt(item.config, "role") or "", duration=round(duration, 3), rerun=_rerun(item, cid),
         evidence=evidence))
+
+
+_PROXY_CURSOR = pytest.StashKey[int]()
+
+
+def _proxy_frames(config: pytest.Config, faults: Any) -> list[FrameEvidence]:
+    """Frames the fault proxy delivered since the previous case (cases run one at a time)."""
+    try:
+        records = faults.evidence(decode=True, after_seq=config.stash.get(_PROXY_CURSOR, 0))
+    except Exception as exc:  # noqa: BLE001 - evidence is best effort; say so in the case
+        return [FrameEvidence(time.time(), "proxy", "->", "", error=f"proxy evidence unavailable: {exc!r}")]
+    if records:
+        config.stash[_PROXY_CURSOR] = records[-1].seq
+    out = []
+    for r in records:
+        if r.kind not in ("write", "relay"):
+            continue  # the bytes as delivered; the read side would repeat them
+        direction = "->" if r.flow == "to_target" else "<-"
+        for f in r.frames:
+            out.append(_frame_evidence(bytes(f.raw), f"proxy {r.record.link}", direction, f.at or r.record.at))
+    return out
 
 
 def _frame_evidence(raw: bytes, link: str, direction: str, at: float) -> FrameEvidence:

@@ -96,9 +96,22 @@ def start(vehicles: list[VehicleSpec], timers: Timers, *, region: str = "110000"
     logging.getLogger("reference_impl").setLevel(logging.INFO)
     folder = workdir or tempfile.mkdtemp(prefix="gbt32960-embedded-")
     specs = [Vehicle(v.vin, v.public_service, v.region) for v in vehicles]
+    from harness.faults.run import ProxyThread
+
+    proxy = ProxyThread().start()
+    faults = proxy.client()
+
+    def route(name: str, host: str, port: int) -> tuple[str, int]:
+        # the enterprise -> local link goes through the fault proxy, as in the docker backend
+        if not name.startswith("local-"):
+            return host, port
+        faults.create_link("enterprise->local", (host, port))
+        listen = next(link for link in faults.links() if link.name == "enterprise->local")
+        return "127.0.0.1", int(listen.listen.port)
 
     async def up() -> Any:
-        return await start_trio(Path(folder), specs, timers=timers, region=region, defects=defects)
+        return await start_trio(Path(folder), specs, timers=timers, region=region, defects=defects,
+                                route=route, control_port=0)
 
     trio = runner.call(up())
 
@@ -115,10 +128,19 @@ def start(vehicles: list[VehicleSpec], timers: Timers, *, region: str = "110000"
             runner.call(trio.stop(), timeout=20)
         finally:
             runner.stop()
+            faults.close()
+            proxy.stop()
             logging.getLogger("reference_impl").removeHandler(logs)
 
     parties = {name: InProcessParty(getattr(trio, name), runner, logs) for name in ("enterprise", "local", "national")}
     return Topology(role="enterprise", backend="embedded", sut=parties["enterprise"], local=parties["local"],
                     national=parties["national"], vehicles=vehicles, timers=timers, region=region,
-                    platform_id=ENTERPRISE_ID, extra={"close": close, "workdir": folder, "runner": runner,
-                                                      "trio": trio})
+                    platform_id=ENTERPRISE_ID, faults=faults,
+                    extra={"close": close, "workdir": folder, "runner": runner, "trio": trio,
+                           "control": _control(trio.enterprise)})
+
+
+def _control(server: PlatformServer) -> Any:
+    from harness.control import ControlClient
+
+    return ControlClient(f"127.0.0.1:{server.control_port}")
