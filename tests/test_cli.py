@@ -329,7 +329,7 @@ def test_json_errors_name_the_path():
 
 
 def test_hypothesis_frames_round_trip():
-    strategies = pytest.importorskip("harness.protocol.strategies", reason="strategies.py is not written yet")
+    from harness.protocol import strategies
     from hypothesis import HealthCheck, given, settings
 
     @settings(max_examples=300, deadline=None,

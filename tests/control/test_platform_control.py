@@ -336,7 +336,7 @@ with ControlClient(sys.argv[1], timeout=5) as c:
 
 
 async def test_sync_client_under_gevent(trio):
-    pytest.importorskip("gevent")
+    import gevent  # noqa: F401 - a dev dependency: tested, never skipped
     c = await logged_in(trio.enterprise.port)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", GEVENT_CLIENT, f"127.0.0.1:{trio.enterprise.control_port}", cwd=ROOT,

@@ -160,8 +160,8 @@ async def test_evidence_pages_beyond_the_limit(h, proxy):
     assert len(everything) == first.total
 
 
-@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
 async def test_pcap_reads_cleanly_in_tshark(h, tmp_path):
+    assert shutil.which("tshark"), "tshark is needed (CI installs it from .ci/apt-packages.txt)"
     await _traffic(h, h.link().corrupt_bcc(nth=3))
     await h.link().drop_connections()  # RST packets too
     path = tmp_path / "link.pcap"

@@ -558,14 +558,14 @@ def test_import_cost_avoids_scapy_all():
 @given(data=st.data())
 def test_fast_codec_and_scapy_agree(edition, data):
     # imported here, not at module level, so the other tests run while strategies.py is missing
-    strategies = pytest.importorskip("harness.protocol.strategies")
+    from harness.protocol import strategies
     _agree(data.draw(strategies.frames(edition=edition)))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_fast_codec_and_scapy_agree_on_big_frames(data):
-    strategies = pytest.importorskip("harness.protocol.strategies")
+    from harness.protocol import strategies
     _agree(data.draw(strategies.frames(limits=strategies.BIG, kinds=("command", "response"))))
 
 
