@@ -329,8 +329,9 @@ def test_json_errors_name_the_path():
 
 
 def test_hypothesis_frames_round_trip():
-    from harness.protocol import strategies
     from hypothesis import HealthCheck, given, settings
+
+    from harness.protocol import strategies
 
     @settings(max_examples=300, deadline=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 
-import pytest
 from scapy.layers.inet import TCP
 from scapy.sendrecv import sniff
 from scapy.sessions import TCPSession

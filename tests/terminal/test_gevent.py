@@ -57,6 +57,7 @@ class _PlatformThread:
 
 def test_gevent_terminals_log_in_report_and_log_out():
     import gevent  # a dev dependency: the driver is tested, never skipped
+
     from harness.terminal.gevent_driver import GeventTerminal
 
     timers = Timers().compressed(K)
