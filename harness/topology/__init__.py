@@ -16,9 +16,14 @@ REGION = "110000"
 
 def build(*, sut: str, image: str | None, role: str, timers: Timers, pixit: dict[str, Any],
           defects: frozenset[str] = frozenset()) -> Topology:
-    if role != "enterprise":
-        raise NotImplementedError(f"the {role} role as SUT is not supported by this harness version yet")
     region = str(pixit.get("region", REGION))
+    if role in ("local", "national") and sut == "reference":
+        from . import embedded
+
+        return embedded.start_platform_sut(role, timers, region=region, defects=defects)
+    if role != "enterprise":
+        raise NotImplementedError(f"--role {role} with --sut {sut}: this harness version runs local and national "
+                                  "SUTs embedded only, and the terminal role comes with its catalogue (issue 6)")
     vehicles = [VehicleSpec(**v) for v in pixit["vehicles"]] if pixit.get("vehicles") else default_vehicles(region)
     if sut == "reference":
         from . import embedded

@@ -62,7 +62,8 @@ class Topology:
     vehicles: list[VehicleSpec]
     timers: Timers
     region: str
-    platform_id: str  # the SUT's unique id in platform login frames
+    platform_id: str  # the enterprise platform's unique id in platform login frames (the SUT's, or ours)
+    credentials: tuple[str, str] = ("", "")  # username, password with `platform_id` (when the harness logs in)
     faults: Any = None  # harness.faults client, when a proxy sits on the links
     extra: dict[str, Any] = field(default_factory=dict)
 

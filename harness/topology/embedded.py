@@ -87,6 +87,46 @@ class InProcessParty:
         return "\n".join(line for line in self._logs.lines if self.name in line or "reference_impl" in line)
 
 
+HARNESS_PLATFORM = ("HARNESS-ENT-01", "harness", "harness-secret")  # how the harness logs in to a platform SUT
+
+
+def start_platform_sut(role: str, timers: Timers, *, region: str = "110000",
+                       defects: frozenset[str] = frozenset()) -> Topology:
+    """A local or national reference platform alone as the SUT; the harness plays the enterprise
+    platform (it logs in with HARNESS_PLATFORM) and the vehicles behind it."""
+    from reference_impl.config import Account, PlatformConfig
+    from reference_impl.core import PlatformCore
+
+    runner = LoopThread()
+    logs = _LogBuffer()
+    logging.getLogger("reference_impl").addHandler(logs)
+    folder = tempfile.mkdtemp(prefix=f"gbt32960-{role}-")
+    pid, user, password = HARNESS_PLATFORM
+    cfg = PlatformConfig(role=role, name=f"{role.upper()}-SUT", listen="127.0.0.1:0", timers=timers,
+                         storage=str(Path(folder) / f"{role}.sqlite"), defects=defects, control_port=0,
+                         accounts={pid: Account(pid, user, password, region)}, accept_unknown_vins=role == "national")
+
+    async def up() -> PlatformServer:
+        return await PlatformServer(PlatformCore(cfg)).start()
+
+    server = runner.call(up())
+
+    def close() -> None:
+        async def down() -> None:
+            await server.stop()
+            server.core.store.close()
+
+        try:
+            runner.call(down(), timeout=20)
+        finally:
+            runner.stop()
+            logging.getLogger("reference_impl").removeHandler(logs)
+
+    return Topology(role=role, backend="embedded", sut=InProcessParty(server, runner, logs), local=None,
+                    national=None, vehicles=[], timers=timers, region=region, platform_id=pid,
+                    credentials=(user, password), extra={"close": close, "control": _control(server)})
+
+
 def start(vehicles: list[VehicleSpec], timers: Timers, *, region: str = "110000",
           defects: frozenset[str] = frozenset(), workdir: str | None = None) -> Topology:
     """The three reference platforms in-process; the enterprise platform is the SUT."""
