@@ -192,7 +192,12 @@ class PlatformControl(ControlServicer):
         self.core.flush()
         counters = dict(self.core.stats, links=len(self.core.links), online=len(self.core.online),
                         queue_depth=self.core.store.queue_depth())
-        return pb.GetStatsResponse(counters=counters, uptime=self.server.clock() - self.started_at)
+        # stored frames per command (distinct = not a duplicate), so a load campaign can count lost frames
+        rows = self.core.store.db.execute(
+            "SELECT command, COUNT(*), SUM(duplicate) FROM frames GROUP BY command").fetchall()
+        by_command = {f"0x{c:02X}": n - int(d or 0) for c, n, d in rows}
+        return pb.GetStatsResponse(counters=counters, frames_by_command=by_command,
+                                   uptime=self.server.clock() - self.started_at)
 
     async def QueryFrames(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:

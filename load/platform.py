@@ -1,0 +1,94 @@
+"""The reference platforms for `gbt32960 load --target reference`, in their own process.
+
+    python -m load.platform --vehicles 20000 --public-share 0.1 --timers '{"heartbeat": 30}'
+
+Why a subprocess: locust monkey-patches its processes with gevent, and the reference platforms run on
+asyncio; a separate process also keeps the platform's CPU apart from the load generator's.
+
+Starts national + local + enterprise (each with Control on a free port) and a fault proxy with the
+link "vehicles->enterprise", which is where the vehicles connect (the outage profile partitions it).
+Public-service vehicles (every `round(1/share)`-th index, `make_vin(i)`) are registered for the local
+platform's region; other VINs are accepted unregistered. When ready it prints one JSON line:
+{"target": "127.0.0.1:PORT", "direct": ..., "control": {"enterprise": ..., "local": ..., "national": ...},
+"faults": ..., "link": "vehicles->enterprise", "workdir": ...}. It stops when stdin closes or on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.protocol.timers import Timers
+
+VEHICLE_LINK = "vehicles->enterprise"
+REGION = "110000"
+
+
+def public_step(share: float) -> int:
+    """Every `step`-th vehicle index is a public-service vehicle (0: none)."""
+    return max(1, round(1 / share)) if share > 0 else 0
+
+
+def is_public(index: int, share: float) -> bool:
+    step = public_step(share)
+    return bool(step) and index % step == 0
+
+
+async def _run(args: argparse.Namespace) -> None:
+    from harness.faults.run import ProxyThread
+    from harness.terminal.fleet import make_vin
+    from reference_impl.config import Vehicle
+    from reference_impl.embedded import start_trio
+
+    timers = Timers().with_(**json.loads(args.timers)) if args.timers else Timers()
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="gbt32960-load-"))
+    step = public_step(args.public_share)
+    vehicles = [Vehicle(make_vin(i), public_service=True, region=REGION)
+                for i in range(0, args.vehicles, step)] if step else []
+    proxy = ProxyThread().start()
+    faults = proxy.client()
+    trio = await start_trio(workdir, vehicles, timers=timers, region=REGION, control_port=0,
+                            enterprise={"accept_unknown_vins": True})
+    link = await asyncio.to_thread(faults.create_link, VEHICLE_LINK, ("127.0.0.1", trio.enterprise.port))
+    print(json.dumps({
+        "target": f"127.0.0.1:{link.port}", "direct": f"127.0.0.1:{trio.enterprise.port}",
+        "control": {n: f"127.0.0.1:{getattr(trio, n).control_port}" for n in ("enterprise", "local", "national")},
+        "faults": proxy.address, "link": VEHICLE_LINK, "workdir": str(workdir)}), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(1024) else None)
+    try:
+        await stop.wait()
+    finally:
+        loop.remove_reader(sys.stdin.fileno())
+        await trio.stop()
+        faults.close()
+        proxy.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m load.platform", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--vehicles", type=int, default=1000, help="fleet size (public-service VINs are registered)")
+    p.add_argument("--public-share", type=float, default=0.1, help="share of public-service vehicles")
+    p.add_argument("--timers", default="", help="Timers overrides as JSON, e.g. '{\"heartbeat\": 30}'")
+    p.add_argument("--workdir", help="where the SQLite stores go (default: a temporary folder, removed)")
+    p.add_argument("--keep", action="store_true", help="keep the stores at exit")
+    args = p.parse_args(argv)
+    asyncio.run(_run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
