@@ -159,11 +159,18 @@ class PlatformCore:
         if link is None:
             return []
         actions: list[Action] = []
-        for item in link.framer.feed(data):
+        if "no-reassembly" in self.defects:
+            link.framer = Framer()
+        for n, item in enumerate(link.framer.feed(data)):
             if isinstance(item, errors.ProtocolError):
                 self.stats["rejected"] += 1
                 log.info("%s: %s", link.peer, item)
+                if "close-on-bad-frame" in self.defects:
+                    self._forget(link)
+                    return actions + [Close(conn, f"bad frame: {item}")]
                 continue
+            if n and "first-frame-only" in self.defects:
+                break
             link.last_frame_at = now
             link.frames_in += 1
             self.stats["frames_in"] += 1
@@ -230,6 +237,12 @@ class PlatformCore:
     def _frame(self, link: Link, raw: bytes, now: float) -> list[Action]:
         try:
             frame = decode(raw)
+        except errors.BadEncryption as exc:
+            if "accept-bad-encryption" not in self.defects:
+                return self._reject(link, raw, exc, now)
+            patched = raw[:21] + b"\x01" + raw[22:-1]
+            raw = patched + bytes((bcc(patched[2:]),))
+            frame = decode(raw)
         except errors.ProtocolError as exc:
             return self._reject(link, raw, exc, now)
         if frame.edition not in self.cfg.editions:
@@ -247,6 +260,9 @@ class PlatformCore:
     def _reject(self, link: Link, raw: bytes, exc: errors.ProtocolError, now: float) -> list[Action]:
         self.stats["rejected"] += 1
         log.info("%s %s: rejected: %s", link.peer, link.identity or "-", exc)
+        if "close-on-bad-frame" in self.defects:
+            self._forget(link)
+            return [Close(link.conn, f"bad frame: {exc}")]
         if "no-error-flag" in self.defects or len(raw) < 25:
             return []
         if raw[3] != COMMAND_FLAG:
@@ -265,7 +281,8 @@ class PlatformCore:
                 return []
             return [self._answer(link, frame, 0x01, b"")]
         if cmd == 0x08:
-            return [self._answer(link, frame, 0x01, bytes(now_timestamp(now)))]
+            skew = 3600 if "time-sync-wrong-time" in self.defects else 0
+            return [self._answer(link, frame, 0x01, bytes(now_timestamp(now - skew)))]
         if not link.logged_in or frame.vin != link.identity:
             if "accept-before-login" in self.defects and cmd in DATA_COMMANDS:
                 self._store(link, frame, raw, now)
@@ -275,6 +292,8 @@ class PlatformCore:
             return self._vehicle_data(link, frame, raw, now)
         if cmd == 0x04:
             self._store(link, frame, raw, now)
+            if "ignore-logout" in self.defects:
+                return []
             link.logged_in = False
             self.online.pop(link.identity, None)
             return []
@@ -293,7 +312,8 @@ class PlatformCore:
         if vin not in self.cfg.vehicles and not self.cfg.accept_unknown_vins:
             return [self._answer(link, frame, 0x04 if frame.edition == 2025 else 0x02, raw[24:30])]
         serial = frame.body["serial"]
-        if link.logged_in and link.identity == vin and link.login_serial == serial:
+        if link.logged_in and link.identity == vin and link.login_serial == serial \
+                and "no-duplicate-flag" not in self.defects:
             return [self._answer(link, frame, 0x03, raw[24:30])]  # a repeated login on the same link
         old = self.online.get(vin)
         if old is not None and old != link.conn and "ignore-duplicate-login" not in self.defects:
@@ -310,7 +330,15 @@ class PlatformCore:
         return actions
 
     def _vehicle_data(self, link: Link, frame: Frame, raw: bytes, now: float) -> list[Action]:
-        duplicate = self._store(link, frame, raw, now)
+        stored = raw
+        if "reissue-stored-as-realtime" in self.defects and frame.command == 0x03:
+            stored = rewrite_command(raw, 0x02)
+        if "drop-custom-types" in self.defects and any(i.get("type", 0) >= 0x80 for i in frame.body["items"]):
+            body = dict(frame.body, items=[i for i in frame.body["items"] if i.get("type", 0) < 0x80])
+            stored = encode(dataclasses.replace(frame, body=body))
+        duplicate = self._store(link, frame, stored, now)
+        if "no-duplicate-detection" in self.defects:
+            duplicate = False
         actions: list[Action] = []
         if "ack-realtime" in self.defects:
             actions.append(self._answer(link, frame, 0x01, raw[24:30]))
@@ -577,6 +605,8 @@ class PlatformCore:
 
     # ================================================================== helpers
     def _store(self, link: Link, frame: Frame, raw: bytes, now: float) -> bool:
+        if "alter-stored-bytes" in self.defects and len(raw) > 31:
+            raw = raw[:30] + bytes((raw[30] ^ 0x01,)) + raw[31:]  # first byte after the time
         body = frame.body
         collected = time_text(body.get("time")) if isinstance(body, dict) else None
         duplicate = self.store.add_frame(link=link.identity or link.peer, vin=frame.identity,
@@ -593,7 +623,11 @@ class PlatformCore:
         return self._answer_raw(link, frame.edition, frame.command, flag, raw_vin, body)
 
     def _answer_raw(self, link: Link, edition: int, command: int, flag: int, vin: bytes, body: bytes) -> Send:
+        if edition == 2025 and "flags-2016-only" in self.defects and flag in (0x04, 0x05, 0x06, 0x07):
+            flag = 0x02
         data = assemble(edition, command, flag, vin, body)
+        if edition == 2025 and "answer-in-2016-framing" in self.defects:
+            data = b"##" + data[2:]
         if "wrong-bcc-on-ack" in self.defects:
             data = data[:-1] + bytes((data[-1] ^ 0x55,))
         self.stats["answered"] += 1
