@@ -36,6 +36,27 @@ class Timers:
     data_resend: float = 60.0  # resend data after an error answer, every 1 min, at most 3 times (§5.2.2)
     data_tries: int = 3
     reissue_window: float = 7 * DAY  # platform stores and reissues 7 days (§5.5)
+    # charger <-> BMS, GB/T 27930 (spec gbt27930.md §1, §3): application timeouts and periods
+    charge_timeout: float = 5.0  # general rule: a complete packet missing 5 s -> BEM/CEM
+    charge_fast_timeout: float = 1.0  # BCL (charger) and CCS (BMS) missing 1 s
+    charge_ready_timeout: float = 60.0  # no BRO 0xAA / CRO 0xAA within 60 s
+    charge_crm_wait: float = 60.0  # BMS: CRM after power-up or CHM
+    charge_end_timeout: float = 10.0  # BSD/CSD missing 10 s after BST/CST
+    charge_fallback: float = 5.0  # 2015-compat charger: no BHM within 5 s -> 2011 flow
+    charge_pause_limit: float = 600.0  # BSM pause longer than 10 min ends the charge
+    charge_retry_wait: float = 3.5  # charger restarts from CRM 0x00 this long after an error
+    charge_reconnect_wait: float = 30.0  # BMS waits this long for CRM after a BEM/CEM
+    charge_retries: int = 3  # reconnections before giving up
+    charge_period: float = 0.25  # CHM, BHM, CRM, BRM, CML, BRO, CRO, BSM, BSD, CSD, BEM, CEM, BCS
+    charge_period_fast: float = 0.05  # BCL, CCS
+    charge_period_slow: float = 0.5  # BCP, CTS
+    charge_period_stop: float = 0.01  # BST, CST
+    # SAE J1939-21 transport (RTS/CTS)
+    j1939_t1: float = 0.75  # receiver: first DT after CTS
+    j1939_t2: float = 1.25  # receiver: between DTs
+    j1939_t3: float = 1.25  # sender: waiting for CTS or EndOfMsgAck
+    j1939_t4: float = 1.05  # sender: hold (CTS with 0 packets)
+    j1939_tr: float = 0.2  # a node answers within Tr
     # harness
     tick: float = 0.05  # granularity of the drivers' timer wheel
 

@@ -1,0 +1,2 @@
+"""GB/T 27930 (2011, 2015) charger <-> BMS communication: CAN ids, J1939 transport, messages,
+sans-IO charger and BMS state machines, and a session driver over python-can's virtual bus."""
