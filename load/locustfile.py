@@ -1,0 +1,498 @@
+"""Locust campaign: one `VehicleUser` per vehicle, speaking GB/T 32960 over raw TCP.
+
+    python -m locust -f load/locustfile.py --headless -u 200 -r 100 -t 30s \\
+        --gbt-profile steady --gbt-target 127.0.0.1:32960
+
+(`gbt32960 load` builds these command lines, starts the reference platforms and the workers.)
+
+Each user drives the project's sans-IO `Terminal` through the gevent driver, so the protocol logic is
+the simulator's. What goes to locust's statistics (request_type / name):
+
+- "ack" / "0x01 login", "0x07 heartbeat", "0x08 time-sync": round trip from the command to its answer;
+  a failure when the answer carries an error flag or none comes within the response timeout;
+- "ack" / "0x02 realtime answer" ...: an error flag received for a data frame (always a failure);
+- "sent" / "0xNN name": every frame sent, by type (response time 0, length in bytes);
+- "link" / "disconnect", "connect failed": failures;
+- "reissue" / "backlog drained": per vehicle, from the login that found a backlog until it was empty.
+
+The reissue backlog, vehicles online and data frames sent go to the master with each worker report.
+On the master (or the only process), a campaign greenlet runs the profile's events (partition through
+the fault proxy, level-3 alarms, national data calls through Control), and at the end the thresholds
+are evaluated against locust's statistics and the platform's own counts (Control); the exit code is 1
+when one is missed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import User, constant, events, task
+from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+
+from harness.protocol.framer import Framer
+from harness.protocol.messages import COMMANDS
+from harness.terminal.fleet import calendar_epoch, make_iccid, make_vin
+from harness.terminal.generator import Generator
+from harness.terminal.gevent_driver import GeventTerminal
+from harness.terminal.machine import Terminal
+from load import profiles as _profiles
+from load.platform import is_public
+
+log = logging.getLogger("gbt32960.load")
+
+AWAITED = {0x01: "login", 0x07: "heartbeat", 0x08: "time-sync"}  # commands whose answer is timed
+
+
+def label(command: int) -> str:
+    name = COMMANDS.get(command, "custom")
+    return f"0x{command:02X} {name}"
+
+
+class ProtocolFailure(Exception):
+    """A protocol failure reported to locust: an error flag, a missing answer or a lost link."""
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser: Any) -> None:
+    g = parser.add_argument_group("GB/T 32960 campaign")
+    g.add_argument("--gbt-profile", default="steady", help="campaign profile (name or YAML file)")
+    g.add_argument("--gbt-target", default="127.0.0.1:32960", help="platform host:port the vehicles connect to")
+    g.add_argument("--gbt-platform", default="", help="JSON: control addresses and fault proxy (from load.platform)")
+    g.add_argument("--gbt-vehicles", type=int, default=0, help="fleet size (for VIN selection in events)")
+    g.add_argument("--gbt-workers", type=int, default=1, help="worker processes (VIN index stride)")
+    g.add_argument("--gbt-duration", type=float, default=0.0, help="run time in seconds (event times)")
+    g.add_argument("--gbt-profile-json", default="", help="the profile as JSON (overrides --gbt-profile)")
+    g.add_argument("--gbt-result", default="", help="write the campaign result (thresholds, truth) here as JSON")
+    g.add_argument("--gbt-seed", type=int, default=1, help="seed of the vehicles' data")
+    g.add_argument("--gbt-settle", type=float, default=30.0, help="max seconds to wait for the platform to settle")
+
+
+class _State:
+    """This process's campaign state (one per process)."""
+
+    def __init__(self) -> None:
+        self.profile: _profiles.Profile = _profiles.PROFILES["steady"]
+        self.host, self.port = "127.0.0.1", 32960
+        self.platform: dict[str, Any] = {}
+        self.workers = 1
+        self.vehicles = 0
+        self.seed = 1
+        self.duration = 0.0
+        self.settle = 30.0
+        self.result_path = ""
+        self.users: dict[str, VehicleUser] = {}
+        self.counter = itertools.count()
+        self.counts: Counter[str] = Counter()  # sent_data, public_data, drained, alarms
+        self.online_at_stop: int | None = None
+        self.last_drained_at = 0.0
+        # master side
+        self.reports: dict[str, dict[str, Any]] = {}
+        self.timeline: list[dict[str, Any]] = []
+        self.events_done: list[dict[str, Any]] = []
+        self.heal_at: float | None = None
+        self.started_at = 0.0
+        self.campaign: Any = None
+
+    def configure(self, opts: Any) -> None:
+        if opts.gbt_profile_json:
+            self.profile = _profiles.from_dict(json.loads(opts.gbt_profile_json))
+        else:
+            self.profile = _profiles.load_profile(opts.gbt_profile)
+        host, _, port = opts.gbt_target.rpartition(":")
+        self.host, self.port = host or "127.0.0.1", int(port)
+        self.platform = json.loads(opts.gbt_platform) if opts.gbt_platform else {}
+        self.workers = max(1, opts.gbt_workers)
+        self.vehicles = opts.gbt_vehicles or getattr(opts, "num_users", None) or self.profile.vehicles
+        self.seed = opts.gbt_seed
+        self.duration = opts.gbt_duration or float(opts.run_time or self.profile.duration)
+        self.settle = opts.gbt_settle
+        self.result_path = opts.gbt_result
+
+    def snapshot(self) -> dict[str, Any]:
+        """What this process reports to the master."""
+        users = list(self.users.values())
+        return {"vehicles": len(users), "online": sum(1 for u in users if u.term.online),
+                "backlog": sum(len(u.term.backlog) for u in users), "sent_data": self.counts["sent_data"],
+                "public_data": self.counts["public_data"], "drained": self.counts["drained"],
+                "alarms": self.counts["alarms"], "online_at_stop": self.online_at_stop,
+                "last_drained_at": self.last_drained_at, "at": time.time()}
+
+
+STATE = _State()
+
+
+@events.init.add_listener
+def _init(environment: Any, **_: Any) -> None:
+    if environment.parsed_options is None:
+        return
+    STATE.configure(environment.parsed_options)
+    runner = environment.runner
+    if isinstance(runner, (MasterRunner, LocalRunner)):
+        from harness.control import init_gevent
+
+        init_gevent()  # before any gRPC channel in this gevent process
+        environment.events.test_start.add_listener(_test_start)
+        environment.events.quitting.add_listener(_quitting)
+    if isinstance(runner, MasterRunner):
+        environment.events.worker_report.add_listener(_worker_report)
+    if isinstance(runner, (WorkerRunner, LocalRunner)):
+        runner.register_message("gbt_alarm", _alarm_message)
+        environment.events.report_to_master.add_listener(_report_to_master)
+
+
+# ====================================================================== the vehicle
+
+
+class VehicleUser(User):
+    """One vehicle. The terminal runs on the gevent driver's greenlets; the user's task only watches
+    for missing answers, lost links and the reissue backlog once a second."""
+
+    wait_time = constant(1.0)
+
+    def on_start(self) -> None:
+        st, p = STATE, STATE.profile
+        worker = getattr(self.environment.runner, "worker_index", 0) or 0
+        self.index = next(st.counter) * st.workers + max(0, worker)  # unique across workers
+        self.vin = make_vin(self.index)
+        edition = 2016 if p.edition == "2016" else 2025 if p.edition == "2025" else (
+            2025 if (self.index * 0.6180339887) % 1 < p.mix else 2016)
+        timers = p.make_timers()
+        gen = Generator(st.seed * 1_000_003 + self.index, alarm_rate=0.0)  # alarms only when the profile says
+        self.term = Terminal(self.vin, edition, timers, gen, iccid=make_iccid(self.index, st.seed), host=st.host,
+                             port=st.port, epoch=calendar_epoch(time.monotonic()))
+        self.public = is_public(self.index, p.public_share)
+        self.timeout = timers.response_timeout
+        self.pending: dict[int, float] = {}
+        self.framers: dict[str, Framer] = {}
+        self.seen_lost = 0
+        self.seen_failures = 0
+        self.drain_from: float | None = None
+        self.driver = GeventTerminal(self.term, on_send=self._sent, on_data=self._data)
+        st.users[self.vin] = self
+        self.driver.start()
+
+    def on_stop(self) -> None:
+        if STATE.online_at_stop is None:  # the first user to stop sees the fleet as it ran
+            STATE.online_at_stop = sum(1 for u in STATE.users.values() if u.term.online)
+        self.watch()
+        self.driver.stop(logout=True)
+
+    @task
+    def watch(self) -> None:
+        now = time.monotonic()
+        for cmd, t0 in list(self.pending.items()):
+            if now - t0 > self.timeout:
+                del self.pending[cmd]
+                self._fire("ack", AWAITED[cmd], (now - t0) * 1000, ProtocolFailure(f"no answer in {self.timeout:g} s"))
+        failures, lost = self.driver.counters["connect_failures"], self.term.stats["links_lost"]
+        new_failures = failures - self.seen_failures
+        for _ in range(new_failures):
+            self._fire("link", "connect failed", 0, ProtocolFailure("connection refused or timed out"))
+        for _ in range(max(0, lost - self.seen_lost - new_failures)):  # a refused connect also counts as lost
+            self._fire("link", "disconnect", 0, ProtocolFailure("link lost"))
+            self.pending.clear()
+            self.framers.clear()
+        self.seen_failures, self.seen_lost = failures, lost
+        backlog = len(self.term.backlog)
+        if backlog and self.term.online and self.drain_from is None:
+            self.drain_from = now
+        elif not backlog and self.drain_from is not None:
+            self._fire("reissue", "backlog drained", (now - self.drain_from) * 1000)
+            self.drain_from = None
+            STATE.counts["drained"] += 1
+            STATE.last_drained_at = time.time()
+
+    # ------------------------------------------------------------------ frames
+
+    def _fire(self, kind: str, name: str, ms: float, exc: Exception | None = None, length: int = 0) -> None:
+        self.environment.events.request.fire(request_type=kind, name=name, response_time=ms,
+                                             response_length=length, exception=exc, context={})
+
+    def _sent(self, link: str, data: bytes) -> None:
+        cmd, ack = data[2], data[3]
+        self._fire("sent", label(cmd), 0, length=len(data))
+        if ack != 0xFE:
+            return
+        if cmd in AWAITED and link == "main":
+            now = time.monotonic()
+            old = self.pending.get(cmd)
+            if old is not None:  # sent again before an answer came: the first one is unanswered
+                self._fire("ack", AWAITED[cmd], (now - old) * 1000, ProtocolFailure("no answer before the next try"))
+            self.pending[cmd] = now
+        elif cmd in (0x02, 0x03):
+            STATE.counts["sent_data"] += 1
+            STATE.counts["public_data"] += int(self.public)
+
+    def _data(self, link: str, chunk: bytes) -> None:
+        framer = self.framers.setdefault(link, Framer())
+        now = time.monotonic()
+        for item in framer.feed(chunk):
+            if not isinstance(item, bytes | bytearray) or len(item) < 4 or item[3] == 0xFE:
+                continue
+            cmd, ack = item[2], item[3]
+            exc = None if ack == 0x01 else ProtocolFailure(f"error flag 0x{ack:02X}")
+            t0 = self.pending.pop(cmd, None) if link == "main" else None
+            if t0 is not None:
+                self._fire("ack", AWAITED[cmd], (now - t0) * 1000, exc)
+            elif exc is not None:
+                self._fire("ack", f"{label(cmd)} answer", 0, exc)
+
+
+def _alarm_message(environment: Any, msg: Any, **_: Any) -> None:
+    """Master -> workers: a share of the fleet develops an alarm (deterministic by VIN index)."""
+    share, level = float(msg.data["share"]), int(msg.data["level"])
+    step = max(1, round(1 / share)) if share > 0 else 0
+    for user in list(STATE.users.values()):
+        if step and user.index % step == step - 1:  # not the public ones (index % step == 0)
+            user.driver.call(user.term.raise_alarm, level)
+            STATE.counts["alarms"] += 1
+
+
+def _report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    data["gbt"] = STATE.snapshot()
+
+
+def _worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    snap = data.get("gbt")
+    if snap is None:
+        return
+    STATE.reports[client_id] = snap
+    total = _totals()
+    total["t"] = round(time.time() - STATE.started_at, 3) if STATE.started_at else 0.0
+    STATE.timeline.append(total)
+
+
+def _totals() -> dict[str, Any]:
+    snaps = list(STATE.reports.values()) if STATE.reports else [STATE.snapshot()]
+    keys = ("vehicles", "online", "backlog", "sent_data", "public_data", "drained", "alarms")
+    out: dict[str, Any] = {k: sum(int(s.get(k) or 0) for s in snaps) for k in keys}
+    at_stop = [s.get("online_at_stop") for s in snaps]
+    out["online_at_stop"] = sum(int(x) for x in at_stop if x is not None) if any(
+        x is not None for x in at_stop) else None
+    out["last_drained_at"] = max(float(s.get("last_drained_at") or 0) for s in snaps)
+    return out
+
+
+# ====================================================================== the campaign (master or local)
+
+
+def _test_start(environment: Any, **_: Any) -> None:
+    STATE.started_at = time.time()
+    STATE.campaign = gevent.spawn(_campaign, environment)
+
+
+def _campaign(environment: Any) -> None:
+    for ev in sorted(STATE.profile.events, key=lambda e: float(e.get("at", 0))):
+        at = STATE.started_at + float(ev.get("at", 0)) * STATE.duration
+        gevent.sleep(max(0.0, at - time.time()))
+        record = dict(ev, started=round(time.time() - STATE.started_at, 3))
+        try:
+            record.update(_act(environment, ev))
+        except Exception as exc:  # noqa: BLE001 - an event that could not run is reported, not fatal
+            record["error"] = f"{type(exc).__name__}: {exc}"
+            log.error("campaign event %s failed: %s", ev.get("action"), exc)
+        STATE.events_done.append(record)
+        if isinstance(environment.runner, LocalRunner):
+            STATE.timeline.append(dict(_totals(), t=round(time.time() - STATE.started_at, 3)))
+
+
+def _act(environment: Any, ev: dict[str, Any]) -> dict[str, Any]:
+    action = ev.get("action")
+    if action == "partition":
+        faults = STATE.platform.get("faults")
+        if not faults:
+            raise RuntimeError("the outage profile needs a fault proxy on the vehicle links (--target reference)")
+        from harness.faults.client import FaultsClient
+
+        seconds = float(ev["seconds"])
+        client = FaultsClient(faults)
+        try:
+            client.link(STATE.platform.get("link", "vehicles->enterprise")).partition(seconds)
+        finally:
+            client.close()
+        STATE.heal_at = time.time() + seconds
+        return {"heal_at": round(STATE.heal_at - STATE.started_at, 3)}
+    if action == "alarm":
+        environment.runner.send_message("gbt_alarm", {"share": ev.get("share", 0.1), "level": ev.get("level", 3)})
+        return {}
+    if action == "data_call":
+        return _data_calls(float(ev.get("share", 0.05)), int(ev.get("duration", 20)))
+    raise ValueError(f"unknown campaign action {action!r}")
+
+
+def _data_calls(share: float, duration: int) -> dict[str, Any]:
+    national = (STATE.platform.get("control") or {}).get("national")
+    if not national:
+        raise RuntimeError("data calls need the national platform's Control address (--target reference)")
+    from harness.control import ControlClient
+    from reference_impl.embedded import ENTERPRISE_ID
+
+    step = max(1, round(1 / share))
+    vins = [make_vin(i) for i in range(1, STATE.vehicles, step)]
+    made = answered = 0
+    with ControlClient(national) as c:
+        ids = [c.data_call(ENTERPRISE_ID, vins[k:k + 250], duration) for k in range(0, len(vins), 250)]
+        made = len(ids)
+        for call_id in ids:
+            made_call = c.get_data_call(call_id, wait=10)
+            answered += int(bool(made_call.get("answered")))
+    return {"calls": made, "answered": answered, "vins": len(vins)}
+
+
+# ====================================================================== the end: truth and thresholds
+
+
+def _quitting(environment: Any, **_: Any) -> None:
+    if STATE.campaign is not None:
+        STATE.campaign.kill(block=False)
+    try:
+        result = evaluate(environment)
+    except Exception as exc:  # noqa: BLE001 - a campaign that cannot be judged fails
+        log.exception("campaign evaluation failed")
+        result = {"passed": False, "error": f"{type(exc).__name__}: {exc}", "thresholds": []}
+    environment.process_exit_code = 0 if result["passed"] else 1
+    if STATE.result_path:
+        Path(STATE.result_path).write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    print_summary(result, sys.stderr)
+
+
+def _entries(stats: Any, kind: str, names: tuple[str, ...] | None = None) -> list[Any]:
+    return [e for (name, method), e in stats.entries.items() if method == kind and (names is None or name in names)]
+
+
+def evaluate(environment: Any) -> dict[str, Any]:
+    from locust.stats import StatsEntry
+
+    stats = environment.stats
+    p = STATE.profile
+    th = p.thresholds
+    fleet = _totals()
+    sent_by_type = {e.name: e.num_requests for e in _entries(stats, "sent")}
+    sent_data = sum(n for name, n in sent_by_type.items() if name.startswith(("0x02", "0x03")))
+    acks = StatsEntry(stats, "acks", "ack")
+    for e in _entries(stats, "ack", tuple(AWAITED.values())):
+        acks.extend(e)
+    exchanges = [e for e in stats.entries.values() if e.method in ("ack", "link")]
+    requests = sum(e.num_requests for e in exchanges)
+    counted_fail = sum(e.num_failures for e in exchanges if e.name not in th.expected_failures)
+    all_fail = sum(e.num_failures for e in exchanges)
+    truth = server_truth(sent_data, fleet["public_data"])
+    result: dict[str, Any] = {
+        "profile": p.name, "vehicles": STATE.vehicles, "duration": STATE.duration,
+        "workers": len(STATE.reports) if STATE.reports else 0,
+        "fleet": fleet, "sent_by_type": sent_by_type, "sent_data": sent_data,
+        "exchanges": requests, "failures": all_fail, "counted_failures": counted_fail,
+        "error_rate": counted_fail / requests if requests else 0.0,
+        "p99_ack_ms": acks.get_response_time_percentile(0.99) if acks.num_requests else None,
+        "acks": acks.num_requests, "events": STATE.events_done, "truth": truth,
+        "timeline": STATE.timeline[-200:],
+    }
+    drain = None
+    if STATE.heal_at is not None and fleet["backlog"] == 0 and fleet["last_drained_at"]:
+        drain = max(0.0, fleet["last_drained_at"] - STATE.heal_at)
+    result["drain_seconds"] = drain
+    checks: list[dict[str, Any]] = []
+
+    def check(name: str, limit: Any, value: Any, ok: bool) -> None:
+        checks.append({"name": name, "limit": limit, "value": value, "met": bool(ok)})
+
+    if th.error_rate is not None:
+        check("error_rate", th.error_rate, result["error_rate"], result["error_rate"] <= th.error_rate)
+    if th.p99_ack_ms is not None:
+        v = result["p99_ack_ms"]
+        check("p99_ack_ms", th.p99_ack_ms, v, v is not None and v <= th.p99_ack_ms)
+    if th.lost_frames is not None:
+        v = truth.get("lost")
+        check("lost_frames", th.lost_frames, v, v is not None and v <= th.lost_frames)
+    if th.relay_lost is not None:
+        v = truth.get("relay_lost")
+        check("relay_lost", th.relay_lost, v, v is not None and v <= th.relay_lost)
+    if th.online_share is not None:
+        started = fleet["vehicles"]
+        v = (fleet["online_at_stop"] or 0) / started if started else 0.0
+        check("online_share", th.online_share, round(v, 4), started > 0 and v >= th.online_share)
+    if th.reissue_drained_within is not None:
+        check("reissue_drained_within", th.reissue_drained_within, drain,
+              drain is not None and drain <= th.reissue_drained_within)
+    if th.data_calls_answered is not None:
+        made = sum(int(e.get("calls", 0)) for e in STATE.events_done)
+        ok = sum(int(e.get("answered", 0)) for e in STATE.events_done)
+        v = ok / made if made else 0.0
+        check("data_calls_answered", th.data_calls_answered, v, made > 0 and v >= th.data_calls_answered)
+        received = truth.get("national_data")
+        check("data_call_frames_at_national", "> 0", received, bool(received))
+    result["thresholds"] = checks
+    result["passed"] = bool(checks) and all(c["met"] for c in checks) and not any(
+        "error" in e for e in STATE.events_done)
+    return result
+
+
+def server_truth(sent_data: int, public_data: int) -> dict[str, Any]:
+    """Ask the platforms (Control) what they stored and relayed; lost = sent - stored (distinct)."""
+    control = STATE.platform.get("control") or {}
+    ent = control.get("enterprise")
+    if not ent:
+        return {"available": False, "why": "no Control address for the platform (give --control)"}
+    from harness.control import ControlClient
+
+    out: dict[str, Any] = {"available": True}
+    with ControlClient(ent) as c:
+        drained = c.drain(timeout=STATE.settle)  # relays and queues first
+        out["drained"] = drained.get("drained")
+        deadline = time.monotonic() + STATE.settle
+        previous = -1
+        while True:  # the platform may still be reading frames the vehicles wrote last
+            by = c.stats()["frames_by_command"]
+            stored = int(by.get("0x02", 0)) + int(by.get("0x03", 0))
+            if stored == previous or stored >= sent_data or time.monotonic() > deadline:
+                break
+            previous = stored
+            gevent.sleep(0.5)
+        counters = c.stats()["counters"]
+    out.update(stored_data=stored, sent_data=sent_data, lost=sent_data - stored,
+               duplicates=int(counters.get("duplicates", 0)), rejected=int(counters.get("rejected", 0)),
+               relayed=int(counters.get("relayed", 0)), queue_depth=int(counters.get("queue_depth", 0)))
+    local = control.get("local")
+    if local:
+        with ControlClient(local) as c:
+            by = c.stats()["frames_by_command"]
+        out["local_data"] = int(by.get("0x02", 0)) + int(by.get("0x03", 0))
+        out["public_data_sent"] = public_data
+        out["relay_lost"] = public_data - out["local_data"]
+    national = control.get("national")
+    if national:
+        with ControlClient(national) as c:
+            by = c.stats()["frames_by_command"]
+        out["national_data"] = int(by.get("0x02", 0)) + int(by.get("0x03", 0))
+    return out
+
+
+def print_summary(result: dict[str, Any], out: Any) -> None:
+    truth = result.get("truth") or {}
+    lines = [f"== campaign {result.get('profile')}: {result.get('vehicles')} vehicles, "
+             f"{result.get('duration')} s, {result.get('workers')} workers"]
+    if "error" in result:
+        lines.append(f"   evaluation failed: {result['error']}")
+    fleet = result.get("fleet") or {}
+    lines.append(f"   data frames sent {result.get('sent_data')}, exchanges {result.get('exchanges')}, failures "
+                 f"{result.get('failures')} (counted {result.get('counted_failures')}), backlog left "
+                 f"{fleet.get('backlog')}")
+    if truth.get("available"):
+        lines.append(f"   platform stored {truth['stored_data']} data frames: lost {truth['lost']}; local platform "
+                     f"{truth.get('local_data')} of {truth.get('public_data_sent')} public (relay lost "
+                     f"{truth.get('relay_lost')}); queue {truth['queue_depth']}")
+    else:
+        lines.append(f"   server-side truth not available: {truth.get('why')}")
+    for c in result.get("thresholds", []):
+        lines.append(f"   {'met   ' if c['met'] else 'MISSED'} {c['name']}: {c['value']} (limit {c['limit']})")
+    lines.append(f"== {'PASS' if result.get('passed') else 'FAIL'}")
+    out.write("\n".join(lines) + "\n")
+    out.flush()
