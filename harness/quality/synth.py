@@ -156,3 +156,33 @@ def fleet(vehicles: int = 4, duration: float = 1800.0, *, period: float = 10.0, 
                 out.truth["duplicate"] += 1
     out.frames.sort(key=lambda fr: fr[0])
     return out
+
+
+def write_store(fl: Fleet, path: str | Path) -> Path:
+    """Store the fleet's frames the way the reference platform does (`reference_impl.store.Store`)."""
+    from harness.protocol.codec import decode
+    from reference_impl.store import Store
+
+    store = Store(path)
+    try:
+        for received, raw in fl.frames:
+            f = decode(raw)
+            ts = f.body["time"]
+            at = _dt.datetime(2000 + ts[0], *ts[1:]).isoformat(sep=" ")
+            store.add_frame(link="vehicle->enterprise", vin=f.vin, command=f.command, ack=f.ack, edition=f.edition,
+                            collected_at=at, raw=raw, decoded=f.body, received_at=received)
+        store.flush()
+    finally:
+        store.close()
+    return Path(path)
+
+
+def write_pcap(fl: Fleet, path: str | Path) -> Path:
+    """The fleet's frames as a pcap, one TCP connection per vehicle (the harness's evidence writer)."""
+    from harness.protocol.codec import decode
+    from harness.report.evidence import frame_evidence
+    from harness.report.evidence import write_pcap as _write
+
+    evs = [frame_evidence(raw, f"vehicle {decode(raw).vin} -> enterprise", "->", received)
+           for received, raw in fl.frames]
+    return _write(evs, path)
