@@ -388,7 +388,7 @@ def evaluate(environment: Any) -> dict[str, Any]:
     result: dict[str, Any] = {
         "profile": p.name, "vehicles": STATE.vehicles, "duration": STATE.duration,
         "workers": len(STATE.reports) if STATE.reports else 0,
-        "fleet": fleet, "sent_by_type": sent_by_type, "sent_data": sent_data,
+        "fleet": fleet, "per_worker": list(STATE.reports.values()), "sent_by_type": sent_by_type, "sent_data": sent_data,
         "exchanges": requests, "failures": all_fail, "counted_failures": counted_fail,
         "error_rate": counted_fail / requests if requests else 0.0,
         "p99_ack_ms": acks.get_response_time_percentile(0.99) if acks.num_requests else None,
