@@ -450,9 +450,11 @@ class Charger(Node):
         return self.kick("CSD", now)
 
     def on_BEM(self, v: dict[str, Any], now: float, data: bytes) -> list[Frame]:
-        if self.state in ("error", "off") or self.finished:
+        # while CRM 0x00 goes out after a reconnection, a BEM is the BMS's stale one: BRM answers it
+        stale = self.state == "recognition" and self.crm == 0x00
+        if self.state in ("error", "off", "handshake") or stale or self.finished:
             return []
-        bits = {k: x for k, x in v["timeouts"].items() if x == 1}
+        bits = {k for k, x in v["timeouts"].items() if x == 1 and not k.startswith("_")}
         if not bits:
             return []
         self.note(now, f"BEM {sorted(bits)}: stops and reconnects")
@@ -663,7 +665,7 @@ class Bms(Node):
     def on_CEM(self, v: dict[str, Any], now: float, data: bytes) -> list[Frame]:
         if self.state in ("error", "wait") or self.finished:
             return []
-        bits = {k: x for k, x in v["timeouts"].items() if x == 1}
+        bits = {k for k, x in v["timeouts"].items() if x == 1 and not k.startswith("_")}
         if not bits:
             return []
         self.note(now, f"CEM {sorted(bits)}: stops and waits for CRM")
