@@ -16,6 +16,12 @@ class BuildWithStubs(build_py):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         module.generate()
+        # the generated packages did not exist yet when setup() listed the packages
+        from setuptools import find_namespace_packages
+
+        generated = ["harness.rpc._gen"] + [f"harness.rpc._gen.{p}" for p in
+                                            find_namespace_packages(where=str(HERE / "harness" / "rpc" / "_gen"))]
+        self.packages = list(dict.fromkeys([*(self.packages or []), *generated]))
         super().run()
 
 
