@@ -30,6 +30,21 @@ CAUGHT_BY = {
     "no-warning": "check_threshold_warning",
     "reissue-as-realtime": "check_reissue_after_outage",
     "lose-queue-on-restart": "test_durability.py::test_lose_queue_on_restart_switch_is_caught",
+    # caught by conformance cases: tests/scenarios/test_mutation.py runs each with its switch on
+    "answer-in-2016-framing": "case GBT32960.3-*/6.2/01",
+    "close-on-bad-frame": "case GBT32960.3-*/6.2/07",
+    "no-reassembly": "case GBT32960.3-*/6.2/08",
+    "first-frame-only": "case GBT32960.3-*/6.2/09",
+    "accept-bad-encryption": "case GBT32960.3-*/6.2/05",
+    "flags-2016-only": "case GBT32960.3-2025/6.2/03",
+    "time-sync-wrong-time": "case GBT32960.3-*/B.2.5/01",
+    "ignore-logout": "case GBT32960.3-*/B.1/05",
+    "no-duplicate-flag": "case GBT32960.3-*/B.1/04",
+    "reissue-stored-as-realtime": "case GBT32960.3-*/B.2.8/01",
+    "no-duplicate-detection": "case GBT32960.3-*/B.2.8/03",
+    "drop-custom-types": "case GBT32960.3-*/B.2.1/04",
+    "alter-stored-bytes": "case GBT32960.3-*/B.2.1/01",
+    "ignore-upstream-acks": "case GBT32960.3-*/5.2.2/01",
 }
 
 
