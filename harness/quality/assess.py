@@ -233,11 +233,13 @@ class Assessor:
             "position": Check("position", f"speed implied by consecutive positions <= {c['max_speed_kmh']} km/h",
                               "km/h"),
             "alarm_flags": Check("alarm_flags", "values past an alarm limit vs the alarm flag bit", "(value)"),
-            "stuck": Check("stuck", f"a value identical for >= {c['stuck_records']} records while driving",
+            "stuck": Check("stuck", f"a value identical for >= {c['stuck_records']} driving records while its "
+                           f"coupled value changed in >= {c['stuck_partner_share']:.0%} of them",
                            "records"),
         }
         self._rules = [(r["bit"], r["item"].split(".", 1), r["below"]) for r in c.get("alarm_rules", [])]
-        self._stuck_items = [s.split(".", 1) for s in c.get("stuck_items", [])]
+        # (frozen vehicle item, coupled vehicle item that moves while the first must move too)
+        self._stuck_items = [(a.split(".", 1)[1], b.split(".", 1)[1]) for a, b in c.get("stuck_items", {}).items()]
 
     # -------------------------------------------------------------- per record
 
@@ -436,21 +438,25 @@ class Assessor:
                         ck["soc_current"].miss(vin, t, expected, actual, miss)
                     v.win_start_t, v.win_start_soc, v.win_ah = t, soc, 0.0
         v.prev_cur = cur
-        # stuck sensors: identical raw value over many consecutive driving records
+        # stuck sensors: a value frozen for many driving records while a coupled value keeps moving
+        # (a constant speed on a cruise is no defect; a constant current while the speed keeps changing is)
         driving = veh.get("vehicle_state") == 1 and isinstance(veh.get("speed"), int) and 0 < veh["speed"] < 0xFFFE
-        for typ, name in self._stuck_items:
-            if typ != "vehicle":
-                continue
+        for name, partner in self._stuck_items:
             val = veh.get(name)
+            other = veh.get(partner)
             run = v.stuck.get(name)
-            if not driving or val is None:
+            if not driving or val is None or other is None:
                 v.stuck.pop(name, None)
                 continue
             if run is None or run[0] != val:
-                v.stuck[name] = [val, 1]
+                v.stuck[name] = [val, 1, 0, other]
                 continue
             run[1] += 1
-            if run[1] == c["stuck_records"]:
+            if other != run[3]:
+                run[2] += 1
+                run[3] = other
+            if run[1] >= c["stuck_records"] and run[2] >= c["stuck_partner_share"] * run[1] and not run[4:]:
+                run.append(True)  # report a frozen run once
                 ck["stuck"].miss(vin, t, 0, run[1], run[1])
         if driving:
             ck["stuck"].compared += 1
