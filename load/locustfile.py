@@ -201,14 +201,6 @@ class VehicleUser(User):
             self.pending.clear()
             self.framers.clear()
         self.seen_failures, self.seen_lost = failures, lost
-        backlog = len(self.term.backlog)
-        if backlog and self.term.online and self.drain_from is None:
-            self.drain_from = now
-        elif not backlog and self.drain_from is not None:
-            self._fire("reissue", "backlog drained", (now - self.drain_from) * 1000)
-            self.drain_from = None
-            STATE.counts["drained"] += 1
-            STATE.last_drained_at = time.time()
 
     # ------------------------------------------------------------------ frames
 
@@ -230,6 +222,12 @@ class VehicleUser(User):
         elif cmd in (0x02, 0x03):
             STATE.counts["sent_data"] += 1
             STATE.counts["public_data"] += int(self.public)
+            if cmd == 0x03 and self.drain_from is not None and not self.term.backlog:
+                # the terminal popped the last stored sample before this send: the backlog is drained
+                self._fire("reissue", "backlog drained", (time.monotonic() - self.drain_from) * 1000)
+                self.drain_from = None
+                STATE.counts["drained"] += 1
+                STATE.last_drained_at = time.time()
 
     def _data(self, link: str, chunk: bytes) -> None:
         framer = self.framers.setdefault(link, Framer())
@@ -242,6 +240,9 @@ class VehicleUser(User):
             t0 = self.pending.pop(cmd, None) if link == "main" else None
             if t0 is not None:
                 self._fire("ack", AWAITED[cmd], (now - t0) * 1000, exc)
+                if cmd == 0x01 and exc is None and self.term.backlog:
+                    self.drain_from = now  # logged in with stored samples: the reissue starts
+
             elif exc is not None:
                 self._fire("ack", f"{label(cmd)} answer", 0, exc)
 
@@ -388,7 +389,8 @@ def evaluate(environment: Any) -> dict[str, Any]:
     result: dict[str, Any] = {
         "profile": p.name, "vehicles": STATE.vehicles, "duration": STATE.duration,
         "workers": len(STATE.reports) if STATE.reports else 0,
-        "fleet": fleet, "per_worker": list(STATE.reports.values()), "sent_by_type": sent_by_type, "sent_data": sent_data,
+        "fleet": fleet, "per_worker": list(STATE.reports.values()), "sent_by_type": sent_by_type,
+        "sent_data": sent_data,
         "exchanges": requests, "failures": all_fail, "counted_failures": counted_fail,
         "error_rate": counted_fail / requests if requests else 0.0,
         "p99_ack_ms": acks.get_response_time_percentile(0.99) if acks.num_requests else None,
@@ -460,19 +462,68 @@ def server_truth(sent_data: int, public_data: int) -> dict[str, Any]:
     out.update(stored_data=stored, sent_data=sent_data, lost=sent_data - stored,
                duplicates=int(counters.get("duplicates", 0)), rejected=int(counters.get("rejected", 0)),
                relayed=int(counters.get("relayed", 0)), queue_depth=int(counters.get("queue_depth", 0)))
+    if STATE.heal_at is not None and STATE.platform.get("faults"):
+        out.update(cut_truth(sent_data, stored))
     local = control.get("local")
     if local:
-        with ControlClient(local) as c:
-            by = c.stats()["frames_by_command"]
-        out["local_data"] = int(by.get("0x02", 0)) + int(by.get("0x03", 0))
-        out["public_data_sent"] = public_data
-        out["relay_lost"] = public_data - out["local_data"]
+        out.update(relay_truth(ent, local))
+    out["public_data_sent"] = public_data
     national = control.get("national")
     if national:
         with ControlClient(national) as c:
             by = c.stats()["frames_by_command"]
         out["national_data"] = int(by.get("0x02", 0)) + int(by.get("0x03", 0))
     return out
+
+
+def cut_truth(sent_data: int, stored: int) -> dict[str, Any]:
+    """After a partition, split the loss by where it happened, from the fault proxy's record of every
+    byte: real-time data is never acknowledged (Annex B), so a frame on the wire when the link is cut
+    is lost to both ends and no terminal can reissue it; what the proxy delivered must all be stored."""
+    from harness.faults.client import FaultsClient, frames
+
+    client = FaultsClient(STATE.platform["faults"])
+    try:
+        evidence = client.link(STATE.platform.get("link", "vehicles->enterprise")).evidence()
+    finally:
+        client.close()
+
+    def data(side: str) -> int:
+        return sum(1 for f in frames(evidence, flow="to_target", side=side) if f[2] in (0x02, 0x03) and f[3] == 0xFE)
+
+    received, delivered = data("in"), data("out")
+    return {"proxy_received": received, "proxy_delivered": delivered, "lost": delivered - stored,
+            "lost_at_cut": sent_data - delivered, "lost_before_proxy": sent_data - received}
+
+
+RELAY_SAMPLE = 200  # public-service vehicles checked frame by frame at the end
+
+
+def relay_truth(enterprise: str, local: str) -> dict[str, Any]:
+    """Frame by frame, for up to RELAY_SAMPLE public-service vehicles: every data frame the enterprise
+    platform stored (duplicates aside: those are not relayed, by design) is stored by the local platform."""
+    from harness.control import ControlClient
+
+    p = STATE.profile
+    vins = [make_vin(i) for i in range(STATE.vehicles + STATE.workers) if is_public(i, p.public_share)]
+    checked = vins[:RELAY_SAMPLE]
+    missing = frames = 0
+    with ControlClient(enterprise) as ce, ControlClient(local) as cl:
+        for vin in checked:
+            stored = {f["collected_at"] for f in ce.query_frames(vin, commands=(2, 3), decode=False)["frames"]
+                      if not f["duplicate"]}
+            relayed = {f["collected_at"] for f in cl.query_frames(vin, commands=(2, 3), decode=False)["frames"]}
+            frames += len(stored)
+            missing += len(stored - relayed)
+    return {"relay_checked_vehicles": len(checked), "relay_public_vehicles": len(vins),
+            "relay_checked_frames": frames, "relay_lost": missing}
+
+
+def _cut(truth: dict[str, Any]) -> str:
+    if "lost_at_cut" not in truth:
+        return ""
+    return (f" (of {truth['proxy_delivered']} the proxy delivered; {truth['lost_at_cut']} on the wire when the links "
+            f"were cut, never acknowledged by the protocol)")
 
 
 def print_summary(result: dict[str, Any], out: Any) -> None:
@@ -486,9 +537,11 @@ def print_summary(result: dict[str, Any], out: Any) -> None:
                  f"{result.get('failures')} (counted {result.get('counted_failures')}), backlog left "
                  f"{fleet.get('backlog')}")
     if truth.get("available"):
-        lines.append(f"   platform stored {truth['stored_data']} data frames: lost {truth['lost']}; local platform "
-                     f"{truth.get('local_data')} of {truth.get('public_data_sent')} public (relay lost "
-                     f"{truth.get('relay_lost')}); queue {truth['queue_depth']}")
+        lines.append(f"   platform stored {truth['stored_data']} data frames ({truth['duplicates']} duplicates): "
+                     f"lost {truth['lost']}{_cut(truth)}; queue {truth['queue_depth']}; "
+                     f"relay to the local platform checked for "
+                     f"{truth.get('relay_checked_vehicles')} public vehicles ({truth.get('relay_checked_frames')} "
+                     f"frames): lost {truth.get('relay_lost')}")
     else:
         lines.append(f"   server-side truth not available: {truth.get('why')}")
     for c in result.get("thresholds", []):

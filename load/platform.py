@@ -51,7 +51,7 @@ async def _run(args: argparse.Namespace) -> None:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="gbt32960-load-"))
     step = public_step(args.public_share)
     vehicles = [Vehicle(make_vin(i), public_service=True, region=REGION)
-                for i in range(0, args.vehicles, step)] if step else []
+                for i in range(0, args.vehicles + 64, step)] if step else []  # + a margin: worker strides
     proxy = ProxyThread().start()
     faults = proxy.client()
     trio = await start_trio(workdir, vehicles, timers=timers, region=REGION, control_port=0,

@@ -192,10 +192,10 @@ class PlatformControl(ControlServicer):
         self.core.flush()
         counters = dict(self.core.stats, links=len(self.core.links), online=len(self.core.online),
                         queue_depth=self.core.store.queue_depth())
-        # stored frames per command (distinct = not a duplicate), so a load campaign can count lost frames
-        rows = self.core.store.db.execute(
-            "SELECT command, COUNT(*), SUM(duplicate) FROM frames GROUP BY command").fetchall()
-        by_command = {f"0x{c:02X}": n - int(d or 0) for c, n, d in rows}
+        # stored frames per command (duplicates included; see the "duplicates" counter), so a load
+        # campaign can compare what its vehicles sent with what was stored
+        rows = self.core.store.db.execute("SELECT command, COUNT(*) FROM frames GROUP BY command").fetchall()
+        by_command = {f"0x{c:02X}": n for c, n in rows}
         return pb.GetStatsResponse(counters=counters, frames_by_command=by_command,
                                    uptime=self.server.clock() - self.started_at)
 
