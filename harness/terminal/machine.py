@@ -50,6 +50,8 @@ DEFECTS: dict[str, str] = {
     "no-backoff": "after the login tries keeps retrying instead of waiting login_backoff",
     "no-restore": "after a failed move to a new platform (set 0x05/0x06) does not go back to the old one",
     "no-time-sync": "never sends time sync 0x08",
+    "stuck-sensor": "the pack current reads its first value for ever (a stuck sensor)",
+    "cells-dont-add-up": "the pack voltage is sent 5 % above the sum of its cell voltages",
 }
 
 MAIN, SAMPLING = "main", "sampling"
@@ -702,10 +704,24 @@ class Terminal:
     def _render(self, command: int, snap: Snapshot, edition: int) -> bytes:
         when = self.timestamp(snap.t)
         body = self.gen.render(snap, edition, when)
+        if "stuck-sensor" in self.defects or "cells-dont-add-up" in self.defects:
+            self._bad_data(body, edition)
         if self.sign and edition == 2025:
             body["signature"] = _placeholder_signature(bytes(when) + self.vin.encode())
         data = encode(Frame(command, 0xFE, self.vin, body, edition))
         return self._finish(data)
+
+    def _bad_data(self, body: dict[str, Any], edition: int) -> None:
+        """Data-quality defect switches (GB/T 32960.4 self-tests): edit the rendered body only."""
+        items = body["items"]
+        if "stuck-sensor" in self.defects:
+            veh = items[0]["data"]
+            veh["total_current"] = self.__dict__.setdefault("_stuck_current", veh["total_current"])
+        if "cells-dont-add-up" in self.defects:
+            for item in items:
+                if item["type"] == (0x08 if edition == 2016 else 0x07):
+                    unit = item["data"]["subsystems" if edition == 2016 else "packs"][0]
+                    unit["voltage"] += unit["voltage"] // 20
 
     def _store_many(self, snaps: list[Snapshot]) -> None:
         if not snaps:

@@ -217,6 +217,17 @@ def check_data_error_resend(defects: frozenset[str] = frozenset()) -> Bench:
     return b
 
 
+def check_data_consistency(defects: frozenset[str] = frozenset(), edition: int = 2016) -> None:
+    """An hour of reports is physically consistent (harness.quality: cell sums, SOC vs current, stuck sensors)."""
+    from harness.quality import records
+    from harness.quality.assess import assess
+    from harness.quality.terminal_run import run_terminal
+
+    res = assess(records.from_frames(run_terminal(3600, edition=edition, defects=defects), records.SourceStats()))
+    missed = [(c["check"], c["failed"], c["max_miss"]) for c in res["consistency"] if c["failed"]]
+    assert not missed, missed
+
+
 CHECKS = {
     "login_flow": check_login_flow,
     "login_retry_backoff": check_login_retry_backoff,
@@ -229,4 +240,5 @@ CHECKS = {
     "set_ip_move_restore": check_set_ip_move_restore,
     "power_off_logout": check_power_off_logout,
     "data_error_resend": check_data_error_resend,
+    "data_consistency": check_data_consistency,
 }

@@ -28,6 +28,8 @@ CAUGHT_BY = {
     "no-backoff": "login_retry_backoff",
     "no-restore": "set_ip_move_restore",
     "no-time-sync": "login_flow",
+    "stuck-sensor": "data_consistency",
+    "cells-dont-add-up": "data_consistency",
 }
 
 
