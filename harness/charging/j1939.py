@@ -176,7 +176,10 @@ class TpReceiver:
                 self.buffer, self.expected_seq, self.state = bytearray(), 1, "receiving"
                 self.deadline = now + self.timers.j1939_t1
                 n = min(packets(self.size), self.max_per_cts)
-                return _hooked(self.hook, "cts", cts(self.me, self.peer, self.pgn, n, 1))
+                out = _hooked(self.hook, "cts", cts(self.me, self.peer, self.pgn, n, 1))
+                if not out:  # a receiver that never answers has not taken the transfer on either
+                    self.state, self.deadline = "idle", float("inf")
+                return out
             if kind == ABORT and self.state == "receiving":
                 self._fail("transfer aborted by the sender")
             return []

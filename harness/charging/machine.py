@@ -46,6 +46,9 @@ class Node:
     defects: frozenset[str] = frozenset()
     mute: dict[str, float] = field(default_factory=dict)
     tp_hook: Hook = no_fault
+    delay: dict[str, float] = field(default_factory=dict)  # stimulus: message -> held back this long
+    linger: frozenset[str] = frozenset()  # stimulus: messages that keep going after their phase ends
+    mute_attempts: int = 1 << 30  # stimulus: `mute` applies only before this many reconnections
     state: str = "off"
     wire: str = "2015"
     attempts: int = 0  # reconnections after an error
@@ -137,7 +140,9 @@ class Node:
     def send(self, name: str, now: float) -> list[Frame]:
         """One transmission of `name` now (unless muted); TP messages queue behind a running transfer."""
         first = self.first_sent.setdefault(name, now)
-        if name in self.mute and now - first >= self.mute[name]:
+        if name in self.mute and now - first >= self.mute[name] and self.attempts < self.mute_attempts:
+            return []
+        if now - first < self.delay.get(name, 0.0):
             return []
         self.sent_count[name] = self.sent_count.get(name, 0) + 1
         msg = m.MESSAGES[name]
@@ -179,6 +184,8 @@ class Node:
 
     def stop_periodic(self, *names: str) -> None:
         for name in names or list(self.periodic):
+            if name in self.linger:
+                continue
             self.periodic.pop(name, None)
             if name in self.tx_queue:
                 self.tx_queue.remove(name)
@@ -222,6 +229,8 @@ class Charger(Node):
 
     charger_no: int = 1
     stop_after: float | None = None  # the charger's own (manual) stop, seconds into charging
+    cro_delay: float | None = None  # stimulus: CRO 0x00 this long before 0xAA (default one period)
+    cem_at: float | None = None  # stimulus: a CEM (BCS) this long into charging
     addr = CHARGER
     peer = BMS
 
@@ -306,7 +315,7 @@ class Charger(Node):
             self.finish(now, "done", "session complete")
             return []
         key = {"brm": "brm", "bcp": "bcp", "bro": "bro", "bro_aa": "bro", "bcl": "bcl", "bcs": "bcs",
-               "bst": "bst", "bsd": "bsd"}[name]
+               "bst": "bst", "bsd": "bsd", "cem_at": "bcs"}[name]
         return self.error(now, key)
 
     def error(self, now: float, key: str | None) -> list[Frame]:
@@ -373,7 +382,7 @@ class Charger(Node):
         self.disarm("bro_aa")
         self.stop_periodic("CTS", "CML")
         self.state, self.cro = "ready", 0x00
-        self.arm(now, precharge=self.timers.charge_period)
+        self.arm(now, precharge=self.timers.charge_period if self.cro_delay is None else self.cro_delay)
         return self.start_periodic(now, "CRO")
 
     def _maybe_charge(self, now: float) -> list[Frame]:
@@ -389,6 +398,8 @@ class Charger(Node):
             self.arm(now, drop_ccs=self.timers.charge_period)
         if self.stop_after is not None:
             self.arm(now, own_stop=self.stop_after)
+        if self.cem_at is not None and self.attempts == 0:
+            self.arm(now, cem_at=self.cem_at)
         return self.start_periodic(now, "CCS")
 
     def on_BCL(self, v: dict[str, Any], now: float, data: bytes) -> list[Frame]:
@@ -471,6 +482,7 @@ class Bms(Node):
     pauses: tuple[tuple[float, float], ...] = ()  # (start, length) seconds into charging: BSM permit 00
     fault_at: float | None = None  # seconds into charging: BSM reports over-temperature
     bro_delay: float | None = None  # BRO 0x00 this long before 0xAA (default one period)
+    bem_at: float | None = None  # stimulus: a BEM (CCS) this long into charging
     addr = BMS
     peer = CHARGER
 
@@ -555,7 +567,7 @@ class Bms(Node):
             self.finish(now, "done", "session complete")
             return []
         key = {"crm": "crm_00", "crm_aa": "crm_aa", "cml": "cts_cml", "cro": "cro", "cro_aa": "cro", "ccs": "ccs",
-               "cst": "cst", "csd": "csd"}[name]
+               "cst": "cst", "csd": "csd", "bem_at": "ccs"}[name]
         return self.error(now, key)
 
     def error(self, now: float, key: str | None) -> list[Frame]:
@@ -632,6 +644,8 @@ class Bms(Node):
         self.state, self.charging_since = "charging", now
         ccs_due = self.timers.charge_timeout if "slow_timeout" in self.defects else self.timers.charge_fast_timeout
         self.arm(now, ccs=ccs_due, soc_reached=self.charge_seconds)
+        if self.bem_at is not None and self.attempts == 0:
+            self.arm(now, bem_at=self.bem_at)
         return self.start_periodic(now, "BCL", "BCS", "BSM")
 
     def on_CCS(self, v: dict[str, Any], now: float, data: bytes) -> list[Frame]:

@@ -12,7 +12,7 @@ decoded fields, and `Trace.candump()` writes a log that `read_candump` reads bac
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,11 +194,12 @@ class Outcome:
 
 
 def run(charger: Charger, bms: Bms, *, bus: str = "virtual", channel: str | None = None,
-        limit: float = 900.0) -> Outcome:
+        limit: float = 900.0, until: Callable[[], bool] | None = None) -> Outcome:
     """Run both nodes until both finish (or `limit` simulated seconds); every frame crosses `bus`.
 
     bus: "virtual" (python-can's virtual interface, default), "socketcan" (with `channel`, e.g.
     vcan0 or a lab interface) or "memory" (no bus: the sans-IO nodes back to back).
+    `until` ends the run early (a case's test system stops once the SUT has finished).
     """
     link: _MemoryBus | _CanBus = _MemoryBus() if bus == "memory" else _CanBus(bus, channel)
     trace = Trace()
@@ -215,7 +216,7 @@ def run(charger: Charger, bms: Bms, *, bus: str = "virtual", channel: str | None
                 for fr in link.receive():
                     node = charger if fr.dst == CHARGER else bms
                     pending += node.on_frame(fr, now)
-            if charger.finished and bms.finished:
+            if charger.finished and bms.finished or (until is not None and until()):
                 break
             nxt = min(charger.next_time(), bms.next_time())
             if nxt > limit:

@@ -1,0 +1,189 @@
+"""The test system of the GB/T 27930 cases: it plays the SUT's counterpart and judges the bus.
+
+A `Rig` builds the SUT (a charger or a BMS: our simulator, configured from the PICS) and the
+tester (our simulator of the other role, with the case's stimulus: muted messages, transport
+faults, lingering messages, patient timers), runs them over python-can's virtual bus on a fake
+clock, keeps the frames as evidence and offers the checks the cases share. Verdicts are judged
+from the frames the SUT put on the bus, never from its internal state.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.charging import messages as m
+from harness.charging.can import BMS, CHARGER
+from harness.charging.j1939 import ABORT, RTS, is_cm
+from harness.charging.machine import Bms, Charger
+from harness.charging.session import Outcome, Trace, describe, run
+from harness.plugin import Expect
+from harness.protocol.timers import Timers
+from harness.report.model import Evidence, FrameEvidence
+
+# the tester never gives up first: the SUT's reaction is what a negative case observes
+PATIENT = {"charge_timeout": 1e6, "charge_fast_timeout": 1e6, "charge_ready_timeout": 1e6, "charge_crm_wait": 1e6,
+           "charge_end_timeout": 1e6, "charge_reconnect_wait": 1e6}
+DEFAULT_OPTIONS: dict[str, Any] = {"ccs_dlc": "7", "bcs_group_offset": 0}
+EVIDENCE_FRAMES = 400  # frames kept per session (first and last halves)
+
+
+@dataclass
+class Rig:
+    timers: Timers
+    charger_version: str = "2015-compat"  # the SUT's version when the SUT is a charger
+    bms_version: str = "2015-compat"  # ... when it is a BMS
+    defects: frozenset[str] = frozenset()  # self-tests: switched on in the SUT
+    options: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_OPTIONS))
+    expect: Expect = field(default_factory=lambda: Expect(Evidence()))
+    bus: str = "virtual"
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ sessions
+
+    def charger_sut(self, *, bms: str = "2015", patient: bool = False, sut: dict[str, Any] | None = None,
+                    **tester: Any) -> Outcome:
+        """The SUT charger against a tester BMS of version `bms` with the stimulus in `tester`."""
+        c = Charger(self.charger_version, self.timers, self.defects, **(sut or {}))
+        b = Bms(bms, self.timers.with_(**PATIENT) if patient else self.timers, **tester)
+        return self._run(c, b, c, patient, f"charger {self.charger_version} (SUT) <-> BMS {bms} (tester)")
+
+    def bms_sut(self, *, charger: str = "2015", patient: bool = False, sut: dict[str, Any] | None = None,
+                **tester: Any) -> Outcome:
+        """The SUT BMS against a tester charger of version `charger`."""
+        c = Charger(charger, self.timers.with_(**PATIENT) if patient else self.timers, **tester)
+        b = Bms(self.bms_version, self.timers, self.defects, **(sut or {}))
+        return self._run(c, b, b, patient, f"charger {charger} (tester) <-> BMS {self.bms_version} (SUT)")
+
+    def _run(self, c: Charger, b: Bms, sut: Charger | Bms, patient: bool, label: str) -> Outcome:
+        # a patient tester never gives up: the run ends with the SUT; otherwise both finish
+        until = (lambda: sut.finished) if patient else None
+        o = run(c, b, bus=self.bus, limit=self.timers.charge_pause_limit * 2 + 300, until=until)
+        self.outcomes.append(o)
+        self.expect.note(f"{label}: {len(o.trace.records)} frames, {o.end:.3f} s simulated, "
+                         f"charger {c.state}, BMS {b.state}")
+        base = time.time()
+        recs = o.trace.records
+        kept = recs if len(recs) <= EVIDENCE_FRAMES else recs[: EVIDENCE_FRAMES // 2] + recs[-EVIDENCE_FRAMES // 2:]
+        for r in kept:
+            self.expect.evidence.frames.append(FrameEvidence(
+                base + r.at, "CAN charger<->BMS", "->" if r.frame.src == CHARGER else "<-",
+                f"{r.frame.can_id:08X}#{r.frame.data.hex().upper()}", f"t={r.at:.3f} {r.sender}: "
+                + describe(r.frame, c.wire)))
+        return o
+
+    # ------------------------------------------------------------------ checks
+
+    def option(self, name: str) -> Any:
+        value = self.options.get(name, DEFAULT_OPTIONS[name])
+        self.expect.note(f"PICS option {name}={value}")
+        return value
+
+    def well_formed(self, o: Outcome, sut: int, version: str) -> None:
+        """Every message the SUT sent fits `version`'s layout: DLC, reserved bits 1, version bytes, ranges."""
+        ccs_dlc = {int(x) for x in str(self.option("ccs_dlc")).split("|")}
+        for r in o.trace.records:
+            fr = r.frame
+            if fr.src != sut:
+                continue
+            msg = m.identify(fr)
+            if msg is None:
+                continue  # TP.CM/DT frames: the transfers are checked below
+            self._message_ok(msg, fr.data, version, f"t={r.at:.3f} {fr}", ccs_dlc)
+        for at, name, data in o.trace.transfers():
+            if m.MESSAGES[name].sender == sut:
+                self._message_ok(m.MESSAGES[name], data, version, f"t={at:.3f} {name} transfer", ccs_dlc)
+
+    def _message_ok(self, msg: m.Message, data: bytes, version: str, where: str, ccs_dlc: set[int]) -> None:
+        e = self.expect
+        v = version if version in msg.layouts else "2015"
+        size = msg.size(v)
+        allowed = ccs_dlc if (msg.name == "CCS" and v == "2015") else {size}
+        if size is not None:
+            e.equal(f"{msg.name}.dlc", sorted(allowed), sorted(allowed | {len(data)}),
+                    f"{where}: {msg.name} has {len(data)} bytes, GB/T 27930-{v} gives {sorted(allowed)}")
+        values = m.decode(msg.name, v, data[:size] if size is not None else data)
+        for f in msg.layouts[v]:
+            val = values[f.name]
+            if isinstance(f, m.Bits):
+                e.true(val["_reserved_ok"], f"{where}: {msg.name}.{f.name} reserved bits not all 1",
+                       path=f"{msg.name}.{f.name}", expected="reserved bits 1", actual=data.hex())
+            elif isinstance(f, m.Text):
+                e.true(val == "" or val.isprintable() and val.isascii(),
+                       f"{where}: {msg.name}.{f.name} is neither ASCII nor 0xFF fill: {val!r}",
+                       path=f"{msg.name}.{f.name}", expected="ASCII or FF", actual=val)
+            elif isinstance(f, m.Raw) and f.name == "reserved" and f.size:
+                e.equal(f"{msg.name}.reserved", "ff" * f.size, val.hex(), f"{where}: reserved byte not 0xFF")
+            elif isinstance(f, m.Raw) and f.name == "version":
+                want = m.V11 if v == "2015" else m.V10
+                e.equal(f"{msg.name}.version", want.hex(), val.hex(), f"{where}: protocol version bytes")
+            elif isinstance(f, m.Uint) and f.size > 1 and val != (1 << (8 * f.size)) - 1:
+                limit = {"V": 10000 if f.scale == 0.1 else 500, "A": 8000, "min": 600, "%": 1000}.get(f.unit)
+                if limit is not None:
+                    e.true(val <= limit, f"{where}: {msg.name}.{f.name} raw {val} beyond any plausible value "
+                           f"({limit}): byte order?", path=f"{msg.name}.{f.name}", expected=f"<= {limit}", actual=val)
+        if msg.name in ("BCS", "BSD") and values.get("soc", 0) > 100 and values["soc"] != 0xFF:
+            raise AssertionError(f"{where}: SOC {values['soc']} % (1 %/bit) above 100")
+
+    def reacts(self, o: Outcome, name: str, sender: int, hex_data: str, start: float, due: float,
+               what: str) -> None:
+        """The first `name` from `sender` after `start` carries `hex_data` and comes `due` s after it."""
+        e = self.expect
+        r = next((r for r in o.trace.frames(name, sender) if r.at >= start), None)
+        e.true(r is not None, f"no {name} after {what}", path=name, expected=hex_data, actual=None)
+        assert r is not None
+        e.equal(f"{name}.data", hex_data, r.frame.data.hex(), f"{name} bits for {what}")
+        late = r.at - start
+        e.count(f"{name} after (s)", round(late, 3))
+        tol = self.timers.charge_period  # one period of CEM/BEM
+        e.true(due - 1e-6 <= late <= due + tol,
+               f"{name} for {what} came {late:.3f} s after it started, due {due:g} s (+{tol:g})",
+               path=f"{name}.delay", expected=due, actual=round(late, 3))
+
+    def never(self, o: Outcome, name: str, sender: int, after: float = -1.0, before: float = float("inf"),
+              why: str = "") -> None:
+        hits = [r for r in o.trace.frames(name, sender) if after < r.at < before]
+        self.expect.true(not hits, f"{name} sent at t={hits[0].at:.3f} {why}" if hits else "",
+                         path=name, expected=0, actual=len(hits))
+
+    def first(self, o: Outcome, name: str, sender: int | None = None, after: float = -1.0) -> float:
+        r = next((r for r in o.trace.frames(name, sender) if r.at > after), None)
+        self.expect.true(r is not None, f"no {name} on the bus" + (f" after t={after:.3f}" if after >= 0 else ""),
+                         path=name, expected="present", actual=None)
+        assert r is not None
+        return r.at
+
+    def periodic(self, o: Outcome, name: str, sender: int, period: float, tol: float = 0.1,
+                 until: float = float("inf")) -> None:
+        """Consecutive frames of one content come every `period` (±tol)."""
+        by_data: dict[bytes, list[float]] = {}
+        for r in o.trace.frames(name, sender):
+            if r.at < until:
+                by_data.setdefault(r.frame.data, []).append(r.at)
+        gaps = [b - a for times in by_data.values() for a, b in zip(times, times[1:], strict=False)]
+        self.expect.true(bool(gaps), f"{name} sent fewer than twice", path=name, expected="periodic", actual=0)
+        bad = [g for g in gaps if abs(g - period) > period * tol]
+        self.expect.true(not bad, f"{name} period {bad[0]:.3f} s, expected {period:g} s ±{tol:.0%}" if bad else "",
+                         path=f"{name}.period", expected=period, actual=bad[0] if bad else period)
+
+    def completed(self, o: Outcome) -> None:
+        self.expect.true(o.completed, f"session did not complete: charger {o.charger.state}, BMS {o.bms.state}",
+                         path="session", expected="done/done", actual=f"{o.charger.state}/{o.bms.state}")
+
+
+def classify(trace: Trace) -> str:
+    """What the charger side can tell of a BMS: 2015 if BHM was seen or BRM is 49 B with 01 01 (SK)."""
+    if trace.frames("BHM", BMS):
+        return "2015"
+    brm = [d for _, n, d in trace.transfers() if n == "BRM"]
+    return "2015" if brm and len(brm[0]) == 49 and brm[0][:2] == b"\x01\x01" else "2011"
+
+
+def tp_aborts(trace: Trace, sender: int) -> list[float]:
+    return [r.at for r in trace.records if r.frame.src == sender and is_cm(r.frame) and r.frame.data[0] == ABORT]
+
+
+def rts_times(trace: Trace, sender: int, pgn: int) -> list[float]:
+    return [r.at for r in trace.records if r.frame.src == sender and is_cm(r.frame) and r.frame.data[0] == RTS
+            and int.from_bytes(r.frame.data[5:8], "little") == pgn]
