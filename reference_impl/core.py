@@ -20,7 +20,7 @@ from typing import Any
 from harness.protocol import datacall, errors
 from harness.protocol.codec import COMMAND_FLAG, Frame, assemble, bcc, decode, encode
 from harness.protocol.framer import Framer
-from harness.protocol.messages import PARAM_LENGTH_OF
+from harness.protocol.messages import PARAM_LENGTH_OF, command_body
 from harness.protocol.schema import Timestamp
 from harness.protocol.timers import Timers
 
@@ -268,7 +268,10 @@ class PlatformCore:
         if raw[3] != COMMAND_FLAG:
             return []  # never answer an answer
         edition = 2025 if raw[:2] == b"$$" else 2016
-        body = raw[24:30] if len(raw) >= 31 else b""
+        keep = _kept_in_answer(edition, raw[2])
+        if keep is None:
+            return []  # no time to keep in an answer (a downlink command sent up): dropped, logged above
+        body = raw[24:30] if keep and len(raw) >= 31 else b""
         return [self._answer_raw(link, edition, raw[2], exc.flag(edition), raw[4:21], body)]
 
     # ------------------------------------------------------------------ vehicles (Annex B)
@@ -287,6 +290,8 @@ class PlatformCore:
             if "accept-before-login" in self.defects and cmd in DATA_COMMANDS:
                 self._store(link, frame, raw, now)
                 return []
+            if _kept_in_answer(frame.edition, cmd) is None:
+                return []  # see _reject: an answer without its time would be ill-formed
             return [self._answer(link, frame, 0x02, raw[24:30])]
         if cmd in DATA_COMMANDS:
             return self._vehicle_data(link, frame, raw, now)
@@ -650,6 +655,15 @@ def label_of(link: Link) -> str:
     if link.identity and link.kind in ("vehicle", "platform"):
         return f"{link.kind}:{link.identity}"
     return f"peer:{link.peer}"
+
+
+def _kept_in_answer(edition: int, command: int) -> bool | None:
+    """What an answer to `command` keeps (6.3.2): True its time, False nothing (an empty data unit, or a
+    custom command), None when it cannot be answered well-formed (its data unit starts with no time)."""
+    node = command_body(edition, command)
+    if node is None or not node.fields:
+        return False
+    return True if node.fields[0].name == "time" else None
 
 
 def _is_vin(vin: str) -> bool:

@@ -59,7 +59,12 @@ CREATE TABLE IF NOT EXISTS warnings (
 def to_json(value: Any) -> str:
     """Compact JSON of a decoded body (raw values; times as 6-number lists; bytes as base64).
     orjson: the stdlib encoder cost more per frame than the SQLite insert."""
-    return orjson.dumps(value, default=_default).decode()
+    try:
+        return orjson.dumps(value, default=_default).decode()
+    except TypeError:
+        # text read with surrogateescape (non-ASCII bytes in an ICCID, a VIN) is not UTF-8 and orjson
+        # refuses it: the stdlib escapes it, so one odd login never breaks the link (found by fuzzing)
+        return json.dumps(value, default=_default, separators=(",", ":"))
 
 
 def _default(obj: Any) -> Any:
