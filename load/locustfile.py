@@ -342,10 +342,12 @@ def _data_calls(share: float, duration: int) -> dict[str, Any]:
     with ControlClient(national) as c:
         ids = [c.data_call(ENTERPRISE_ID, vins[k:k + 250], duration) for k in range(0, len(vins), 250)]
         made = len(ids)
+        accepted = 0
         for call_id in ids:
             made_call = c.get_data_call(call_id, wait=10)
             answered += int(bool(made_call.get("answered")))
-    return {"calls": made, "answered": answered, "vins": len(vins)}
+            accepted += sum(1 for status in (made_call.get("results") or {}).values() if status == "accepted")
+    return {"calls": made, "answered": answered, "vins": len(vins), "accepted": accepted}
 
 
 # ====================================================================== the end: truth and thresholds
@@ -427,7 +429,9 @@ def evaluate(environment: Any) -> dict[str, Any]:
     if th.data_calls_answered is not None:
         made = sum(int(e.get("calls", 0)) for e in STATE.events_done)
         ok = sum(int(e.get("answered", 0)) for e in STATE.events_done)
-        v = ok / made if made else 0.0
+        called = sum(int(e.get("vins", 0)) for e in STATE.events_done)
+        accepted = sum(int(e.get("accepted", 0)) for e in STATE.events_done)
+        v = min(ok / made, accepted / called) if made and called else 0.0  # answered, and every VIN accepted
         check("data_calls_answered", th.data_calls_answered, v, made > 0 and v >= th.data_calls_answered)
         received = truth.get("national_data")
         check("data_call_frames_at_national", "> 0", received, bool(received))

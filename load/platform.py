@@ -7,8 +7,8 @@ asyncio; a separate process also keeps the platform's CPU apart from the load ge
 
 Starts national + local + enterprise (each with Control on a free port) and a fault proxy with the
 link "vehicles->enterprise", which is where the vehicles connect (the outage profile partitions it).
-Public-service vehicles (every `round(1/share)`-th index, `make_vin(i)`) are registered for the local
-platform's region; other VINs are accepted unregistered. When ready it prints one JSON line:
+The fleet's VINs (`make_vin(i)`) are registered; every `round(1/share)`-th is a public-service
+vehicle of the local platform's region. When ready it prints one JSON line:
 {"target": "127.0.0.1:PORT", "direct": ..., "control": {"enterprise": ..., "local": ..., "national": ...},
 "faults": ..., "link": "vehicles->enterprise", "workdir": ...}. It stops when stdin closes or on SIGTERM.
 """
@@ -50,12 +50,12 @@ async def _run(args: argparse.Namespace) -> None:
     timers = Timers().with_(**json.loads(args.timers)) if args.timers else Timers()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="gbt32960-load-"))
     step = public_step(args.public_share)
-    vehicles = [Vehicle(make_vin(i), public_service=True, region=REGION)
-                for i in range(0, args.vehicles + 64, step)] if step else []  # + a margin: worker strides
+    # every vehicle is registered (a margin for the workers' index strides); unknown VINs are refused
+    vehicles = [Vehicle(make_vin(i), public_service=bool(step) and i % step == 0, region=REGION)
+                for i in range(args.vehicles + 64)]
     proxy = ProxyThread().start()
     faults = proxy.client()
-    trio = await start_trio(workdir, vehicles, timers=timers, region=REGION, control_port=0,
-                            enterprise={"accept_unknown_vins": True})
+    trio = await start_trio(workdir, vehicles, timers=timers, region=REGION, control_port=0)
     link = await asyncio.to_thread(faults.create_link, VEHICLE_LINK, ("127.0.0.1", trio.enterprise.port))
     print(json.dumps({
         "target": f"127.0.0.1:{link.port}", "direct": f"127.0.0.1:{trio.enterprise.port}",
