@@ -47,12 +47,19 @@ def case(cid: str, sut: str, requirement: str, caught_by: tuple[str, ...]) -> Ca
     return deco
 
 
+def _one(items, what: str):
+    """The first item, or a FAIL naming what was missing (never a StopIteration: that would be an ERROR)."""
+    for item in items:
+        return item
+    raise AssertionError(f"not on the bus: {what}")
+
+
 def _crm(o, value: int) -> float:
-    return next(r.at for r in o.trace.frames("CRM", C) if r.frame.data[0] == value)
+    return _one((r.at for r in o.trace.frames("CRM", C) if r.frame.data[0] == value), f"CRM 0x{value:02X}")
 
 
 def _ready(o, name: str, sender: int) -> float:
-    return next(r.at for r in o.trace.frames(name, sender) if r.frame.data == b"\xaa")
+    return _one((r.at for r in o.trace.frames(name, sender) if r.frame.data == b"\xaa"), f"{name} 0xAA")
 
 
 def _timeout_case(rig: Rig, o, name: str, hex_data: str, start: float, due: float, what: str, sut: int,
@@ -91,7 +98,7 @@ def dp_1002(rig: Rig) -> None:
       "CRM 0xAA before BRM is complete.", WF)
 def dp_1003(rig: Rig) -> None:
     o = rig.charger_sut()
-    brm_done = next(at for at, n, _ in o.trace.transfers() if n == "BRM")
+    brm_done = _one((at for at, n, _ in o.trace.transfers() if n == "BRM"), "a complete BRM transfer")
     aa = _crm(o, 0xAA)
     rig.expect.true(aa >= brm_done, "CRM 0xAA before BRM was complete", path="CRM.AA", expected=brm_done, actual=aa)
     rig.completed(o)
@@ -144,7 +151,7 @@ def dn_1004(rig: Rig) -> None:
       "values are plausible little-endian figures.", ("sizes_2011", "big_endian"))
 def dp_2001(rig: Rig) -> None:
     o = rig.charger_sut(bro_delay=2.0)
-    bcp = next(at for at, n, _ in o.trace.transfers() if n == "BCP")
+    bcp = _one((at for at, n, _ in o.trace.transfers() if n == "BCP"), "a complete BCP transfer")
     rig.expect.true(rig.first(o, "CML", C) >= bcp and rig.first(o, "CTS", C) >= bcp, "CML/CTS before BCP",
                     path="CML", expected=f">= {bcp}")
     rig.periodic(o, "CML", C, rig.timers.charge_period)
@@ -250,10 +257,10 @@ def dp_3001(rig: Rig) -> None:
 def dp_3002(rig: Rig) -> None:
     o = rig.charger_sut()
     ccs = rig.first(o, "CCS", C)
-    bcs = next(i for i, r in enumerate(o.trace.records) if r.frame.can_id == 0x1CECF456
-               and r.frame.data[0] == 0x13 and r.frame.data[6] == 0x11)
-    first_ccs = next(i for i, r in enumerate(o.trace.records) if r.at == ccs and m.identify(r.frame)
-                     and m.identify(r.frame).name == "CCS")
+    bcs = _one((i for i, r in enumerate(o.trace.records) if r.frame.can_id == 0x1CECF456
+               and r.frame.data[0] == 0x13 and r.frame.data[6] == 0x11), "EndOfMsgAck of a BCS transfer")
+    first_ccs = _one((i for i, r in enumerate(o.trace.records) if r.at == ccs and m.identify(r.frame)
+                     and m.identify(r.frame).name == "CCS"), "CCS")
     rig.expect.true(first_ccs > bcs, "CCS before the first BCS transfer completed", path="CCS.first",
                     expected="after BCS", actual="before BCS")
     rig.well_formed(o, C, "2015")
@@ -274,7 +281,7 @@ def dp_3003(rig: Rig) -> None:
 def dp_3004(rig: Rig) -> None:
     o = rig.charger_sut(pauses=((1.0, 2.0),), charge_seconds=6.0)
     start = rig.first(o, "CCS", C)
-    bsm_pause = next(r.at for r in o.trace.frames("BSM", B) if r.frame.data[6] & 0x30 == 0)
+    bsm_pause = _one((r.at for r in o.trace.frames("BSM", B) if r.frame.data[6] & 0x30 == 0), "BSM with SPN3096 = 00")
     paused = [r for r in o.trace.frames("CCS", C) if r.frame.data[6:7] == b"\xfc"]
     rig.expect.true(bool(paused), "CCS never paused (permit 00)", path="CCS.permit", expected="FC", actual="FD")
     rig.expect.true(paused[0].at - bsm_pause <= rig.timers.charge_period_fast + 1e-6,
@@ -301,7 +308,7 @@ def dp_3005(rig: Rig) -> None:
       "keeps CCS with permit 00 meanwhile.", ("zero_reserved", "drop_ccs"))
 def dp_3006(rig: Rig) -> None:
     o = rig.charger_sut(pauses=((1.0, 1e9),), charge_seconds=1e9)
-    pause = next(r.at for r in o.trace.frames("CCS", C) if r.frame.data[6:7] == b"\xfc")
+    pause = _one((r.at for r in o.trace.frames("CCS", C) if r.frame.data[6:7] == b"\xfc"), "CCS with permit 00")
     cst = rig.first(o, "CST", C)
     limit = rig.timers.charge_pause_limit
     rig.expect.true(abs(cst - pause - limit) <= rig.timers.charge_period, f"CST {cst - pause:.2f} s into the "
@@ -424,7 +431,7 @@ def dn_4003(rig: Rig) -> None:
     o = rig.charger_sut(bem_at=1.0)
     bem = rig.first(o, "BEM", B)
     rig.never(o, "CCS", C, after=bem, before=bem + rig.timers.charge_retry_wait, why="after BEM")
-    again = next(r.at for r in o.trace.frames("CRM", C) if r.at > bem)
+    again = _one((r.at for r in o.trace.frames("CRM", C) if r.at > bem), "CRM after the BEM")
     rig.expect.true(abs(again - bem - rig.timers.charge_retry_wait) <= rig.timers.charge_period,
                     f"reconnection {again - bem:.3f} s after BEM", path="CRM.retry",
                     expected=rig.timers.charge_retry_wait, actual=round(again - bem, 3))
@@ -466,7 +473,7 @@ def bp_1001(rig: Rig) -> None:
       "00), version 01 01 00.", ("wrong_version", "sizes_2011"))
 def bp_1002(rig: Rig) -> None:
     o = rig.bms_sut()
-    rts = next(r for r in o.trace.records if r.frame.src == B and r.frame.can_id == 0x1CEC56F4)
+    rts = _one((r for r in o.trace.records if r.frame.src == B and r.frame.can_id == 0x1CEC56F4), "RTS from the BMS")
     rig.expect.equal("BRM.RTS", "10310007ff000200", rts.frame.data.hex(), "BRM RTS")
     rig.well_formed(o, B, "2015")
 
@@ -496,7 +503,7 @@ def bp_2001(rig: Rig) -> None:
       ("big_endian",))
 def bp_2002(rig: Rig) -> None:
     o = rig.bms_sut()
-    bcp = m.decode("BCP", "2015", next(d for _, n, d in o.trace.transfers() if n == "BCP"))
+    bcp = m.decode("BCP", "2015", _one((d for _, n, d in o.trace.transfers() if n == "BCP"), "a complete BCP transfer"))
     rig.expect.true(bcp["soc"] <= 1000, f"BCP SOC {bcp['soc'] / 10} %", path="BCP.soc", expected="<= 1000",
                     actual=bcp["soc"])
     rig.well_formed(o, B, "2015")
@@ -643,7 +650,7 @@ def bn_4003(rig: Rig) -> None:
     o = rig.bms_sut(cem_at=1.0, sut={"charge_seconds": 30.0})
     cem = rig.first(o, "CEM", C)
     rig.never(o, "BCL", B, after=cem, before=cem + rig.timers.charge_retry_wait, why="after CEM")
-    crm = next(r.at for r in o.trace.frames("CRM", C) if r.at > cem)
+    crm = _one((r.at for r in o.trace.frames("CRM", C) if r.at > cem), "CRM after the CEM")
     rig.expect.true(any(t >= crm for t in rts_times(o.trace, B, 0x0200)), "no BRM after the new CRM 0x00",
                     path="BRM")
     rig.well_formed(o, B, "2015")
@@ -656,7 +663,7 @@ def bn_4004(rig: Rig) -> None:
     bem = rig.first(o, "BEM", B)
     rig.expect.true(bem - _ready(o, "CRO", C) <= rig.timers.charge_fast_timeout + rig.timers.charge_period,
                     "BEM for CCS late", path="BEM.at")
-    crm = next(r.at for r in o.trace.frames("CRM", C) if r.at > bem)
+    crm = _one((r.at for r in o.trace.frames("CRM", C) if r.at > bem), "CRM after the BEM")
     rig.never(o, "BEM", B, after=crm, why="after the reconnection's CRM 0x00")
     rig.completed(o)
     rig.well_formed(o, B, "2015")
@@ -672,7 +679,7 @@ def up_01(rig: Rig) -> None:
     got = classify(o.trace)
     rig.expect.note(f"BMS classified as {got}")
     rig.expect.equal("classification", "2015", got, "the BMS is not recognisable as 2015")
-    brm = next(d for _, n, d in o.trace.transfers() if n == "BRM")
+    brm = _one((d for _, n, d in o.trace.transfers() if n == "BRM"), "a complete BRM transfer")
     rig.expect.equal("BRM.length", 49, len(brm))
     rig.completed(o)
     rig.well_formed(o, B, "2015")
