@@ -28,6 +28,8 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--link", help="with --store: only frames of this link")
     p.add_argument("--port", type=int, action="append", help="with a capture: only TCP flows on this port")
     p.add_argument("--reference", metavar="FILE", help="reference CSV (vin, time, item columns) to compare with")
+    p.add_argument("--mapping", metavar="YAML", help="with --reference LOG: the reference is a candump log and "
+                   "this file maps CAN signals to items (see harness/quality/candump.py)")
     p.add_argument("--thresholds", metavar="YAML", help="thresholds (PIXIT) merged over the shipped defaults")
     p.add_argument("--out", metavar="DIR", default="reports/quality", help="where quality.json and quality.html go")
 
@@ -65,7 +67,8 @@ def run_quality(args: argparse.Namespace) -> int:
     res: dict[str, Any] = a.result(stats)
     if args.reference:
         # a second pass: the comparison needs no memory of the first
-        res["reference"] = compare(_source(args, _records.SourceStats()), args.reference, th)
+        res["reference"] = compare(_source(args, _records.SourceStats()), args.reference, th,
+                                   mapping=args.mapping)
         if res["reference"]["verdict"] == "FAIL":
             res["verdict"] = "FAIL"
     out = Path(args.out)

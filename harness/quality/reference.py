@@ -1,6 +1,7 @@
 """Annex A.2-style comparison of received data with reference data, per item with tolerances.
 
-The reference is a CSV: columns `vin`, `time` (collection time, GMT+8, `YYYY-MM-DD hh:mm:ss`) and
+The reference is a CSV (or a candump log with a mapping file, see `candump`): columns `vin`, `time`
+(collection time, GMT+8, `YYYY-MM-DD hh:mm:ss`) and
 one column per item in physical units, named like the assessment's items (`vehicle.speed`).
 The simulator's ground truth is written in this form (`synth.Fleet.write_reference`); a maker's log
 only has to be brought to it. A record is matched by (vin, collection time).
@@ -43,9 +44,20 @@ def _received_value(rec: Record, item: str) -> float | str | None:
     return None
 
 
-def compare(records: Iterable[Record], reference: str | Path, th: dict[str, Any]) -> dict[str, Any]:
+def load(reference: str | Path, mapping: str | Path | None = None
+         ) -> tuple[list[str], dict[tuple[str, float], dict[str, Any]]]:
+    """A CSV reference, or a candump log with its mapping file (`candump.py`)."""
+    if mapping is not None:
+        from .candump import reference_rows
+
+        return reference_rows(reference, mapping)
+    return load_csv(reference)
+
+
+def compare(records: Iterable[Record], reference: str | Path, th: dict[str, Any], *,
+            mapping: str | Path | None = None) -> dict[str, Any]:
     """Per item: compared, matched (|received - reference| <= tolerance), match rate, max error, worst."""
-    items, rows = load_csv(reference)
+    items, rows = load(reference, mapping)
     tol = th["reference"]["tolerances"]
     keep = int(th["reference"].get("worst", 5))
     stats = {i: {"item": i, "tolerance": float(tol.get(i, 0)), "compared": 0, "matched": 0, "max_error": 0.0,
@@ -79,7 +91,8 @@ def compare(records: Iterable[Record], reference: str | Path, th: dict[str, Any]
                           "received": got if isinstance(got, (int, float)) else str(got), "error": err})
                 w.sort(key=lambda e: -e["error"])
                 del w[keep:]
-    unmatched = len(rows) - len(matched_keys)
+    # sampled rows (a CAN log: one per second) are not records the vehicle had to report
+    unmatched = sum(1 for k, r in rows.items() if k not in matched_keys and not r.get("_sampled"))
     out_items = []
     for s in stats.values():
         s["missing_in_received"] = unmatched

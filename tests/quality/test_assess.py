@@ -165,3 +165,41 @@ def test_reference_comparison_reports_the_perturbed_fraction_exactly(tmp_path):
     assert sp["verdict"] == "FAIL"
     for other in ("vehicle.soc", "vehicle.odometer", "vehicle.total_voltage", "vehicle.total_current"):
         assert by[other]["match_rate"] == 1.0, by[other]
+
+
+def test_candump_reference_with_mapping(tmp_path):
+    """A CAN log of the true speed (sent 0.4 s before each collection second) matches the received
+    data; the same log with every 5th speed frame 3 km/h off reports exactly those records."""
+    import yaml
+
+    from harness.protocol import codec
+
+    fl = synth.fleet(1, 900, seed=6)
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text(yaml.safe_dump({"vin": fl.vins[0], "max_age_s": 1.0, "signals": {
+        "vehicle.speed": {"id": 0x18FF50E5, "start_byte": 0, "length": 2, "byteorder": "little", "scale": 0.1}}}))
+
+    def log(off_every: int | None) -> tuple[str, int]:
+        lines, off = [], 0
+        for k, (_, raw) in enumerate(sorted(fl.frames, key=lambda f: f[0])):
+            frame = codec.decode(raw)
+            t = records.collection_epoch(tuple(frame.body["time"]))
+            speed = frame.body["items"][0]["data"]["speed"]
+            if off_every and k % off_every == 0:
+                speed += 30
+                off += 1
+            lines.append(f"({t - 0.4:.6f}) can0 18FF50E5#{speed.to_bytes(2, 'little').hex().upper()}000000000000")
+            lines.append(f"({t - 0.2:.6f}) can0 123#00")  # another id: ignored
+        path = tmp_path / f"log{off_every}.log"
+        path.write_text("\n".join(lines) + "\n")
+        return str(path), off
+
+    clean, _ = log(None)
+    out = compare(records.from_frames(fl.frames, records.SourceStats()), clean, load(), mapping=mapping)
+    (sp,) = out["items"]
+    assert sp["compared"] == fl.records and sp["matched"] == fl.records and sp["missing_in_received"] == 0
+    bad, off = log(5)
+    out = compare(records.from_frames(fl.frames, records.SourceStats()), bad, load(), mapping=mapping)
+    (sp,) = out["items"]
+    assert sp["compared"] - sp["matched"] == off > 0
+    assert sp["max_error"] == pytest.approx(3.0)
