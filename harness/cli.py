@@ -57,6 +57,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {}
 # partial checkout still has a working CLI.
 COMMAND_MODULES: tuple[str, ...] = (
     "harness.demo", "harness.terminal.cli", "harness.topology.cli", "harness.conformance", "harness.report.cli",
+    "harness.charging.cli",
     "harness.quality.cli", "load.cli",
 )
 
