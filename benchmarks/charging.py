@@ -1,0 +1,89 @@
+"""GB/T 27930 simulation speed: prints figures, never fails on them (exits 0).
+
+    python benchmarks/charging.py            # 100 complete sessions per pairing, 20,000 TP transfers
+    python benchmarks/charging.py --quick    # 5 sessions, 1,000 transfers: a smoke run
+
+Sessions: our charger and BMS simulators, every frame through python-can's virtual bus (two Bus
+objects on one channel, as in the cases), on the simulated clock with the standard's timers (the
+5 s / 1 s timeouts and 50-250 ms periods; a session simulates about 6 s of charging and ~360 frames,
+the compat pairing 11 s). Wall time per session is what a suite pays; target: 100 complete
+sessions in under 60 s. The same sessions with no bus (the sans-IO nodes back to back) show what
+the bus costs. J1939 transport: 49-byte BRM transfers (RTS, CTS, 7 DT, EndOfMsgAck) between a
+TpSender and a TpReceiver, no bus: messages/s and frames/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.charging.can import BMS, CHARGER  # noqa: E402
+from harness.charging.j1939 import TpReceiver, TpSender  # noqa: E402
+from harness.charging.machine import Bms, Charger  # noqa: E402
+from harness.charging.session import run  # noqa: E402
+from harness.protocol.timers import Timers  # noqa: E402
+
+PAIRINGS = (("2015", "2015"), ("2011", "2011"), ("2015-compat", "2011"))
+
+
+def sessions(n: int, charger: str, bms: str, bus: str) -> tuple[float, int, int]:
+    timers = Timers()
+    frames = done = 0
+    t0 = time.perf_counter()
+    for _ in range(n):
+        o = run(Charger(charger, timers), Bms(bms, timers), bus=bus)
+        frames += len(o.trace.records)
+        done += o.completed
+    return time.perf_counter() - t0, frames, done
+
+
+def transport(n: int) -> tuple[float, int]:
+    timers = Timers()
+    data = bytes(range(49))
+    frames = 0
+    t0 = time.perf_counter()
+    for _ in range(n):
+        s = TpSender(BMS, CHARGER, 0x0200, data, timers)
+        r = TpReceiver(CHARGER, timers)
+        queue = s.start(0.0)
+        while queue:
+            frames += len(queue)
+            nxt = []
+            for fr in queue:
+                nxt += r.on_frame(fr, 0.0) if fr.dst == CHARGER else s.on_frame(fr, 0.0)
+            queue = nxt
+        assert r.completed
+    return time.perf_counter() - t0, frames
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="a smoke run: 5 sessions, 1,000 transfers")
+    args = p.parse_args(argv)
+    n, transfers = (5, 1000) if args.quick else (100, 20000)
+    print(f"GB/T 27930 sessions, {n} per row (standard timers, simulated clock)")
+    print(f"{'charger <-> BMS':<24} {'bus':<8} {'complete':>9} {'wall s':>8} {'ms/session':>11} {'frames/s':>10}")
+    total_virtual = 0.0
+    for charger, bms in PAIRINGS:
+        for bus in ("virtual", "memory"):
+            wall, frames, done = sessions(n, charger, bms, bus)
+            if bus == "virtual" and (charger, bms) == ("2015", "2015"):
+                total_virtual = wall
+            print(f"{charger + ' <-> ' + bms:<24} {bus:<8} {done:>5}/{n:<3} {wall:>8.2f} {wall / n * 1000:>11.1f} "
+                  f"{frames / wall:>10,.0f}")
+    wall, frames = transport(transfers)
+    print(f"\nJ1939 transport, {transfers:,} BRM transfers of 49 B (no bus): {transfers / wall:,.0f} messages/s, "
+          f"{frames / wall:,.0f} frames/s")
+    per100 = total_virtual / n * 100
+    verdict = "met" if per100 < 60 else "missed"
+    print(f"\ntargets (reported, never enforced)\n100 complete 2015 sessions on the virtual bus in < 60 s: {verdict} "
+          f"({per100:.1f} s{' extrapolated' if n != 100 else ''})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
