@@ -529,7 +529,7 @@ def summarise(a: Assessor, source: SourceStats | None) -> dict[str, Any]:
                        "verdict": _verdict(share <= th["consistency"]["max_failure_share"], ck.compared)})
     series = {vin: v.series for vin, v in a.vins.items() if v.series is not None}
     out = {"records": rec, "items": items, "presence": presence, "timing": timing, "consistency": checks,
-           "editions": dict(a.editions), "vehicles": len(a.vins), "series": series,
+           "editions": dict(a.editions), "vehicles": len(a.vins), "series": series, "gap_s": th["timing"]["gap_s"],
            "source": source.to_json() if source else None}
     verdicts = [r["verdict"] for r in items] + [rec["verdict"]] + [p["verdict"] for p in presence] \
         + [m["verdict"] for m in timing["metrics"]] + [c["verdict"] for c in checks]

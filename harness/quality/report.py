@@ -59,10 +59,12 @@ def write_json(res: dict[str, Any], path: str | Path) -> Path:
 # ------------------------------------------------------------------ SVG pictures
 
 
-def svg_series(points: list[tuple[float, Any, str]], title: str, width: int = 760, height: int = 180) -> str:
-    """A time series line; null spans shaded grey, abnormal spans shaded red."""
+def svg_series(points: list[tuple[float, Any, str]], title: str, width: int = 760, height: int = 180,
+               gap_s: float = 60.0) -> str:
+    """A time series line; null spans shaded grey, abnormal spans shaded red; the line breaks at gaps."""
     if not points:
         return ""
+    points = sorted(points, key=lambda p: p[0])  # late and reissued records arrive out of order
     t0, t1 = points[0][0], points[-1][0]
     vals = [p[1] for p in points if isinstance(p[1], (int, float))]
     lo, hi = (min(vals), max(vals)) if vals else (0.0, 1.0)
@@ -83,7 +85,12 @@ def svg_series(points: list[tuple[float, Any, str]], title: str, width: int = 76
             spans.append(f'<rect x="{x(t) - 2:.1f}" y="{pad}" width="4" height="{height - 2 * pad}" '
                          f'fill="{color}" opacity="0.45"><title>{esc(st)}</title></rect>')
     segs, cur = [], []
+    last_t = None
     for t, v, st in points:
+        if cur and last_t is not None and t - last_t > gap_s:
+            segs.append(cur)
+            cur = []
+        last_t = t
         if st == "ok" and isinstance(v, (int, float)):
             cur.append(f"{x(t):.1f},{y(v):.1f}")
         elif cur:
@@ -112,10 +119,10 @@ def svg_histogram(counts: dict[str, int], title: str, width: int = 760, height: 
     keys = sorted(pooled)
     top = max(pooled.values())
     pad = 30
-    bw = max(2.0, (width - 2 * pad) / max(len(keys), 1) - 2)
+    bw = min(40.0, max(2.0, (width - 2 * pad) / max(len(keys), 1) - 2))
     bars = []
     for n, k in enumerate(keys):
-        h = pooled[k] / top * (height - 2 * pad)
+        h = max(1.0, pooled[k] / top * (height - 2 * pad))  # a single odd interval stays visible
         xx = pad + n * (bw + 2)
         label = ">120" if k == 121 else str(k)
         bars.append(f'<rect x="{xx:.1f}" y="{height - pad - h:.1f}" width="{bw:.1f}" height="{h:.1f}" '
@@ -192,7 +199,7 @@ def write_html(res: dict[str, Any], path: str | Path, *, title: str = "Data qual
     parts.append("<h2>Time series</h2>")
     for vin, series in res.get("series", {}).items():
         for key, pts in series.items():
-            parts.append(svg_series([tuple(p) for p in pts], f"{vin} {key}"))
+            parts.append(svg_series([tuple(p) for p in pts], f"{vin} {key}", gap_s=float(res.get("gap_s", 60))))
     doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
            f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
     path = Path(path)
