@@ -87,8 +87,10 @@ def vin_of(i: int) -> str:
 
 
 def fleet(vehicles: int = 4, duration: float = 1800.0, *, period: float = 10.0, edition: int = 2016, seed: int = 0,
-          inject: Injection | None = None, cells: int = 96, alarm_rate: float = 0.0) -> Fleet:
-    """Render `vehicles` simulated vehicles for `duration` s at `period`, applying `inject`."""
+          inject: Injection | None = None, cells: int = 96, alarm_rate: float = 0.0,
+          level3: tuple[float, float] | None = None, alarm_period: float = 1.0) -> Fleet:
+    """Render `vehicles` simulated vehicles for `duration` s at `period`, applying `inject`.
+    `level3` = (start, length): a level-3 alarm in every vehicle, sampled every `alarm_period` s."""
     inj = inject or Injection()
     rng = random.Random(seed ^ 0x5EED)  # noqa: S311 - reproducible test data
     out = Fleet(frames=[])
@@ -100,8 +102,14 @@ def fleet(vehicles: int = 4, duration: float = 1800.0, *, period: float = 10.0, 
         steps = int(duration // period)
         gap_starts = {rng.randrange(5, max(6, steps - 30)) for _ in range(inj.gaps_per_vehicle)}
         skip_until = -1
-        for step in range(steps):
-            t = step * period
+        times = [k * period for k in range(steps)]
+        if level3 is not None:
+            a0, a1 = level3[0], level3[0] + level3[1]
+            times = sorted({*[x for x in times if not a0 <= x < a1],
+                            *[a0 + k * alarm_period for k in range(int(level3[1] // alarm_period))]})
+        for step, t in enumerate(times):
+            if level3 is not None and t == level3[0]:
+                gen.force_alarm(3, t, level3[1])
             collected = START + t
             when = Timestamp.from_datetime(_dt.datetime.fromtimestamp(collected + GMT8, _dt.UTC).replace(tzinfo=None))
             snap = gen.advance(t)

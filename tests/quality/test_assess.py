@@ -203,3 +203,16 @@ def test_candump_reference_with_mapping(tmp_path):
     (sp,) = out["items"]
     assert sp["compared"] - sp["matched"] == off > 0
     assert sp["max_error"] == pytest.approx(3.0)
+
+
+def test_level3_alarm_period():
+    """During a level-3 alarm records must come at <= 1 s: 1 s passes, 5 s fails; normal periods unaffected."""
+    ok = run(synth.fleet(2, 1200, seed=3, level3=(300, 120), alarm_period=1))
+    m = metric(ok, "alarm_period_compliance")
+    assert m["n"] > 200 and m["value"] == 1.0 and m["verdict"] == "PASS"
+    assert metric(ok, "period_compliance")["verdict"] == "PASS"
+    bad = run(synth.fleet(2, 1200, seed=3, level3=(300, 120), alarm_period=5))
+    m = metric(bad, "alarm_period_compliance")
+    assert m["n"] > 40 and m["value"] == 0.0 and m["verdict"] == "FAIL"
+    clean = run(synth.fleet(2, 1200, seed=3))
+    assert metric(clean, "alarm_period_compliance")["verdict"] == "N/A"  # no alarm: nothing to judge
