@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import psutil
 from locust import User, constant, events, task
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
@@ -100,6 +101,7 @@ class _State:
         self.heal_at: float | None = None
         self.started_at = 0.0
         self.campaign: Any = None
+        self.cpu: dict[str, list[tuple[float, float]]] = {}  # worker -> (campaign time, CPU %) per report
 
     def configure(self, opts: Any) -> None:
         if opts.gbt_profile_json:
@@ -123,10 +125,11 @@ class _State:
                 "backlog": sum(len(u.term.backlog) for u in users), "sent_data": self.counts["sent_data"],
                 "public_data": self.counts["public_data"], "drained": self.counts["drained"],
                 "alarms": self.counts["alarms"], "online_at_stop": self.online_at_stop,
-                "last_drained_at": self.last_drained_at, "at": time.time()}
+                "last_drained_at": self.last_drained_at, "cpu": _PROC.cpu_percent(None), "at": time.time()}
 
 
 STATE = _State()
+_PROC = psutil.Process()  # this process's CPU share between two reports (locust depends on psutil)
 
 
 @events.init.add_listener
@@ -266,6 +269,8 @@ def _worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
     if snap is None:
         return
     STATE.reports[client_id] = snap
+    if snap.get("vehicles"):
+        STATE.cpu.setdefault(client_id, []).append((time.time() - STATE.started_at, float(snap.get("cpu") or 0.0)))
     total = _totals()
     total["t"] = round(time.time() - STATE.started_at, 3) if STATE.started_at else 0.0
     STATE.timeline.append(total)
@@ -397,7 +402,7 @@ def evaluate(environment: Any) -> dict[str, Any]:
         "error_rate": counted_fail / requests if requests else 0.0,
         "p99_ack_ms": acks.get_response_time_percentile(0.99) if acks.num_requests else None,
         "acks": acks.num_requests, "events": STATE.events_done, "truth": truth,
-        "timeline": STATE.timeline[-200:],
+        "timeline": STATE.timeline[-200:], "worker_cpu": STATE.cpu,
     }
     drain = None
     if STATE.heal_at is not None and fleet["backlog"] == 0 and fleet["last_drained_at"]:
