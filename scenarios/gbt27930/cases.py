@@ -270,7 +270,7 @@ def dp_3002(rig: Rig) -> None:
       ("big_endian",))
 def dp_3003(rig: Rig) -> None:
     o = rig.charger_sut()
-    ccs = m.decode("CCS", "2015", o.trace.frames("CCS", C)[2].frame.data[:7])
+    ccs = rig.nth(o, "CCS", 2)
     rig.expect.equal("CCS.voltage", 4000, ccs["voltage"], "CCS voltage does not follow BCL (400.0 V)")
     rig.expect.equal("CCS.current", 3000, ccs["current"], "CCS current does not follow BCL (-100 A)")
     rig.well_formed(o, C, "2015")
@@ -300,7 +300,7 @@ def dp_3005(rig: Rig) -> None:
     o = rig.charger_sut(fault_at=1.0, charge_seconds=30.0)
     cst = o.trace.frames("CST", C)
     rig.expect.true(bool(cst), "no CST after a BSM fault", path="CST")
-    rig.expect.equal("CST.stop_reason.fault", 1, m.decode("CST", "2015", cst[0].frame.data)["stop_reason"]["fault"])
+    rig.expect.equal("CST.stop_reason.fault", 1, rig.decode("CST", cst[0].frame.data)["stop_reason"]["fault"])
     rig.well_formed(o, C, "2015")
 
 
@@ -320,7 +320,7 @@ def dp_3006(rig: Rig) -> None:
 @case("DP.3007/01", "charger", "CCS carries the accumulated charging time in minutes (0-600).", WF)
 def dp_3007(rig: Rig) -> None:
     o = rig.charger_sut(charge_seconds=130.0)
-    last = m.decode("CCS", "2015", o.trace.frames("CCS", C)[-1].frame.data[:7])
+    last = rig.nth(o, "CCS", -1)
     rig.expect.equal("CCS.minutes", 2, last["minutes"], "accumulated minutes after 130 s of charging")
     rig.well_formed(o, C, "2015")
 
@@ -393,7 +393,7 @@ def dp_4001(rig: Rig) -> None:
     rig.expect.true(bool(cst) and cst[0].at - bst <= rig.timers.charge_period_stop + 1e-6, "CST not within 10 ms "
                     "of BST", path="CST")
     rig.expect.equal("CST.stop_reason.bms_stopped", 1,
-                     m.decode("CST", "2015", cst[0].frame.data)["stop_reason"].get("bms_stopped"))
+                     rig.decode("CST", cst[0].frame.data)["stop_reason"].get("bms_stopped"))
     rig.first(o, "CSD", C, after=bst - 1e-9)
     rig.completed(o)
     rig.well_formed(o, C, "2015")
@@ -405,7 +405,7 @@ def dp_4002(rig: Rig) -> None:
     o = rig.charger_sut(sut={"stop_after": 1.0}, charge_seconds=30.0)
     cst = rig.first(o, "CST", C)
     rig.expect.equal("CST.stop_reason.manual", 1,
-                     m.decode("CST", "2015", o.trace.first("CST").frame.data)["stop_reason"]["manual"])
+                     rig.nth(o, "CST")["stop_reason"]["manual"])
     rig.first(o, "CSD", C, after=cst)
     rig.completed(o)
     rig.well_formed(o, C, "2015")
@@ -450,8 +450,7 @@ def dn_4004(rig: Rig) -> None:
     rig.expect.equal("reconnections", rig.timers.charge_retries + 1, len(restarts), "CRM 0x00 restarts")
     rig.never(o, "CRM", C, after=cst, why="after giving up")
     rig.expect.true(bool(starts), "no CEM", path="CEM")
-    rig.expect.equal("CST.stop_reason.fault", 1, m.decode("CST", "2015", o.trace.first("CST").frame.data)
-                     ["stop_reason"]["fault"])
+    rig.expect.equal("CST.stop_reason.fault", 1, rig.nth(o, "CST")["stop_reason"]["fault"])
     rig.well_formed(o, C, "2015")
 
 
@@ -503,7 +502,7 @@ def bp_2001(rig: Rig) -> None:
       ("big_endian",))
 def bp_2002(rig: Rig) -> None:
     o = rig.bms_sut()
-    bcp = m.decode("BCP", "2015", _one((d for _, n, d in o.trace.transfers() if n == "BCP"), "a complete BCP transfer"))
+    bcp = rig.decode("BCP", _one((d for _, n, d in o.trace.transfers() if n == "BCP"), "a complete BCP transfer"))
     rig.expect.true(bcp["soc"] <= 1000, f"BCP SOC {bcp['soc'] / 10} %", path="BCP.soc", expected="<= 1000",
                     actual=bcp["soc"])
     rig.well_formed(o, B, "2015")
@@ -529,7 +528,7 @@ def bp_3002(rig: Rig) -> None:
     for _, n, d in o.trace.transfers():
         if n != "BCS":
             continue
-        bcs = m.decode("BCS", "2015", d)
+        bcs = rig.decode("BCS", d)
         rig.expect.true(bcs["soc"] <= 100, f"BCS SOC {bcs['soc']}", path="BCS.soc", expected="<= 100",
                         actual=bcs["soc"])
         rig.expect.true(bcs["remaining"] <= 600, "BCS remaining time", path="BCS.remaining", actual=bcs["remaining"])
@@ -543,7 +542,7 @@ def bp_3002(rig: Rig) -> None:
       ("zero_reserved",))
 def bp_4001(rig: Rig) -> None:
     o = rig.bms_sut()
-    bst = m.decode("BST", "2015", o.trace.first("BST").frame.data)
+    bst = rig.nth(o, "BST")
     rig.expect.equal("BST.stop_reason.soc_reached", 1, bst["stop_reason"]["soc_reached"])
     rig.first(o, "BSD", B, after=rig.first(o, "CST", C) - 1e-9)
     rig.completed(o)
@@ -554,7 +553,7 @@ def bp_4001(rig: Rig) -> None:
       ("zero_reserved",))
 def bp_4002(rig: Rig) -> None:
     o = rig.bms_sut(stop_after=1.0, sut={"charge_seconds": 30.0})
-    bst = m.decode("BST", "2015", o.trace.first("BST").frame.data)
+    bst = rig.nth(o, "BST")
     rig.expect.equal("BST.stop_reason.charger_stopped", 1, bst["stop_reason"]["charger_stopped"])
     rig.completed(o)
     rig.well_formed(o, B, "2015")

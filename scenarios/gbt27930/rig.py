@@ -126,6 +126,20 @@ class Rig:
         if msg.name in ("BCS", "BSD") and values.get("soc", 0) > 100 and values["soc"] != 0xFF:
             raise AssertionError(f"{where}: SOC {values['soc']} % (1 %/bit) above 100")
 
+    def decode(self, name: str, data: bytes, version: str = "2015") -> dict[str, Any]:
+        """Values of a message the SUT sent; data that does not fit the layout is a FAIL, not an error."""
+        try:
+            return m.decode(name, version, data, strict=False)
+        except m.DecodeError as exc:
+            raise AssertionError(f"undecodable {name}: {exc}") from exc
+
+    def nth(self, o: Outcome, name: str, index: int = 0, version: str = "2015") -> dict[str, Any]:
+        """Decoded values of the `index`-th `name` frame on the bus (a FAIL when there is none)."""
+        frames = o.trace.frames(name)
+        self.expect.true(-len(frames) <= index < len(frames), f"no {name} #{index} on the bus", path=name,
+                         expected="present", actual=len(frames))
+        return self.decode(name, frames[index].frame.data, version)
+
     def reacts(self, o: Outcome, name: str, sender: int, hex_data: str, start: float, due: float,
                what: str) -> None:
         """The first `name` from `sender` after `start` carries `hex_data` and comes `due` s after it."""
