@@ -271,7 +271,9 @@ class PlatformCore:
         keep = _kept_in_answer(edition, raw[2])
         if keep is None:
             return []  # no time to keep in an answer (a downlink command sent up): dropped, logged above
-        body = raw[24:30] if keep and len(raw) >= 31 else b""
+        body = b""
+        if keep:  # a data unit too short to hold its time is answered with ours, so the answer stays well-formed
+            body = raw[24:30] if len(raw) >= 31 else bytes(now_timestamp(now))
         return [self._answer_raw(link, edition, raw[2], exc.flag(edition), raw[4:21], body)]
 
     # ------------------------------------------------------------------ vehicles (Annex B)

@@ -15,10 +15,11 @@ from harness.protocol.codec import START, Frame, assemble, decode, encode
 from harness.protocol.errors import ProtocolError
 from harness.protocol.layers import GBT32960, body_class
 from harness.protocol.messages import command_body, info_types
+from harness.wire import LinkClosed
 from scenarios.gbt32960_3 import builders as b
 from scenarios.kit import answer_timeout, case, logged_in, role
 
-ROUNDS = 4  # each round fuzzes every command once: 44 (2016) or 56 (2025) frames
+ROUNDS = 4  # each round fuzzes every command twice (whole, cut): 88 (2016) or 112 (2025) frames
 
 
 def _scapy_frames(edition: int, vin: str, seed: int) -> list[bytes]:
@@ -38,6 +39,9 @@ def _scapy_frames(edition: int, vin: str, seed: int) -> list[bytes]:
             else:
                 layer = GBT32960(start=START[edition], cmd=cmd, vin=vin.encode(), encryption=1)
                 out.append(bytes(layer / fuzz(body_class(edition, command_body(edition, cmd))())))
+            # and the same data unit cut short at a random point, framing still valid: the error paths
+            body = out[-1][24:-1]
+            out.append(assemble(edition, cmd, 0xFE, vin, body[:random.randrange(len(body))] if body else b"\x00"))
     return out
 
 
@@ -59,8 +63,11 @@ def _hypothesis_frames(edition: int, vin: str, count: int) -> list[bytes]:
 
 async def _judge(topology, fleet, timers, expect, v, link, sent: list[bytes]) -> None:
     expect.count("frames fuzzed", len(sent))
-    for raw in sent:
-        await link.send(raw)
+    try:
+        for raw in sent:
+            await link.send(raw)
+    except (ConnectionError, OSError) as exc:  # the platform dropped the link mid-fuzz: a SUT failure
+        raise LinkClosed(f"{link.name}: link lost while fuzzing: {exc}") from exc
     # a fresh login closes the exchange: everything before its answer is a reply to the fuzz
     closing = b.login(v, serial=65000)
     await link.send(closing)
