@@ -54,6 +54,14 @@ def _one(items, what: str):
     raise AssertionError(f"not on the bus: {what}")
 
 
+def _last(items, what: str):
+    """The last item, or a FAIL naming what was missing."""
+    items = list(items)
+    if not items:
+        raise AssertionError(f"not on the bus: {what}")
+    return items[-1]
+
+
 def _crm(o, value: int) -> float:
     return _one((r.at for r in o.trace.frames("CRM", C) if r.frame.data[0] == value), f"CRM 0x{value:02X}")
 
@@ -246,7 +254,7 @@ def dp_3001(rig: Rig) -> None:
     o = rig.charger_sut()
     cst = rig.first(o, "CST", C)
     rig.periodic(o, "CCS", C, rig.timers.charge_period_fast, until=cst)
-    last = [r.at for r in o.trace.frames("CCS", C) if r.at < cst][-1]
+    last = _last((r.at for r in o.trace.frames("CCS", C) if r.at < cst), "CCS before CST")
     rig.expect.true(cst - last <= rig.timers.charge_period_fast * 1.1, f"CCS stopped {cst - last:.3f} s before CST",
                     path="CCS.last", expected=cst, actual=last)
     rig.well_formed(o, C, "2015")
@@ -352,7 +360,7 @@ def dn_3003(rig: Rig) -> None:
             n["count"] += 1
         return drop(step, fr) if n["count"] > 4 and fr.data[0] == 2 and step == "dt" else fr
     o = rig.charger_sut(tp_hook=hook, patient=True, charge_seconds=60.0)
-    last = [at for at, name, _ in o.trace.transfers() if name == "BCS"][-1]
+    last = _last((at for at, name, _ in o.trace.transfers() if name == "BCS"), "a complete BCS transfer")
     _timeout_case(rig, o, "CEM", "fcf0c1fc", last, rig.timers.charge_timeout, "BCS transfer broken", C)
 
 
@@ -360,7 +368,7 @@ def dn_3003(rig: Rig) -> None:
       ("zero_reserved",))
 def dn_3005(rig: Rig) -> None:
     o = rig.charger_sut(mute={"BCS": 2.0}, patient=True, charge_seconds=60.0)
-    last = [at for at, name, _ in o.trace.transfers() if name == "BCS"][-1]
+    last = _last((at for at, name, _ in o.trace.transfers() if name == "BCS"), "a complete BCS transfer")
     _timeout_case(rig, o, "CEM", "fcf0c1fc", last, rig.timers.charge_timeout, "BCS timeout", C)
 
 
@@ -368,7 +376,7 @@ def dn_3005(rig: Rig) -> None:
       ("slow_timeout",))
 def dn_3006(rig: Rig) -> None:
     o = rig.charger_sut(mute={"BCL": 2.0}, patient=True, charge_seconds=60.0)
-    last = o.trace.frames("BCL", B)[-1].at
+    last = _last(o.trace.frames("BCL", B), "BCL").at
     _timeout_case(rig, o, "CEM", "fcf0c4fc", last, rig.timers.charge_fast_timeout, "BCL timeout", C)
 
 
@@ -626,7 +634,7 @@ def bn_3001(rig: Rig) -> None:
       ("slow_timeout",))
 def bn_3002(rig: Rig) -> None:
     o = rig.bms_sut(mute={"CCS": 2.0}, patient=True, sut={"charge_seconds": 30.0})
-    last = o.trace.frames("CCS", C)[-1].at
+    last = _last(o.trace.frames("CCS", C), "CCS").at
     _timeout_case(rig, o, "BEM", "f0f0f1fc", last, rig.timers.charge_fast_timeout, "CCS timeout", B)
 
 
