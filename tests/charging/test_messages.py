@@ -169,3 +169,9 @@ def test_values_round_trip(key, data):
             assert got.pop("_reserved_ok") is True
         assert got == values[f.name], f.name
     assert m.encode(name, version, back) == raw
+
+
+def test_generated_field_table_is_current():
+    from harness.charging import doctable
+
+    assert doctable.DOC.read_text(encoding="utf-8") == doctable.render(), "run: python -m harness.charging.doctable"
