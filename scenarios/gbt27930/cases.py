@@ -76,13 +76,13 @@ def _timeout_case(rig: Rig, o, name: str, hex_data: str, start: float, due: floa
     rig.well_formed(o, sut, version)
 
 
-WF = ("zero_reserved", "big_endian")  # what the format check on every message catches
 
 # ====================================================================== charger under test, phase 1
 
 
 @case("DP.1001/01", "charger", "A 2015 charger starts with CHM (0x1826F456, DLC 3, version 01 01 00) every 250 ms "
-      "(±10 %) until BHM (§3 phase 2; 34658 DP.1001).", ("wrong_version",))
+      "(±10 %) until BHM (§3 phase 2; 34658 DP.1001).",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved"))
 def dp_1001(rig: Rig) -> None:
     o = rig.charger_sut(bms="2015", delay={"BHM": 1.0})  # BHM from 1 s: a few CHM periods to judge
     first = o.trace.records[0]
@@ -92,7 +92,8 @@ def dp_1001(rig: Rig) -> None:
 
 
 @case("DP.1002/01", "charger", "After BHM the charger sends CRM 0x00 every 250 ms until BRM is complete; CRM has "
-      "the 2015 layout (8 bytes, charger number 4 B, region filled with 0xFF).", WF)
+      "the 2015 layout (8 bytes, charger number 4 B, region filled with 0xFF).",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved"))
 def dp_1002(rig: Rig) -> None:
     o = rig.charger_sut(delay={"BRM": 1.0})
     bhm = rig.first(o, "BHM", B)
@@ -103,7 +104,8 @@ def dp_1002(rig: Rig) -> None:
 
 
 @case("DP.1003/01", "charger", "Once BRM is complete the charger sends CRM 0xAA (250 ms) until BCP, and never "
-      "CRM 0xAA before BRM is complete.", WF)
+      "CRM 0xAA before BRM is complete.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "drop_ccs"))
 def dp_1003(rig: Rig) -> None:
     o = rig.charger_sut()
     brm_done = _one((at for at, n, _ in o.trace.transfers() if n == "BRM"), "a complete BRM transfer")
@@ -114,7 +116,7 @@ def dp_1003(rig: Rig) -> None:
 
 
 @case("DN.1001/01", "charger", "No BRM: the charger sends CEM with SPN3921 (FD F0 C0 FC) 5 s after CRM 0x00.",
-      ("zero_reserved",))
+      ("wrong_version", "big_endian", "zero_reserved"))
 def dn_1001(rig: Rig) -> None:
     o = rig.charger_sut(mute={"BRM": 0}, patient=True)
     _timeout_case(rig, o, "CEM", "fdf0c0fc", _crm(o, 0), rig.timers.charge_timeout, "BRM timeout", C)
@@ -135,18 +137,19 @@ for _n, (_faults, _what) in enumerate([(Faults(drop_dt={7}), "last DT dropped"),
                                        (Faults(abort_at="dt"), "sender aborts instead of a DT"),
                                        (Faults(wrong_size=7), "RTS announces 7 bytes too many")], start=1):
     case(f"DN.1002/{_n:02d}", "charger", f"BRM transport abnormal ({_what}): the charger does not accept BRM "
-         "and sends CEM SPN3921 after 5 s.", ("zero_reserved",))(_brm_tp_fault(_faults))
+         "and sends CEM SPN3921 after 5 s.", ("wrong_version", "big_endian", "zero_reserved"))(_brm_tp_fault(_faults))
 
 
 @case("DN.1003/01", "charger", "BHM keeps arriving while CRM 0x00 is sent, no BRM: CEM SPN3921 after 5 s.",
-      ("zero_reserved",))
+      ("wrong_version", "big_endian", "zero_reserved"))
 def dn_1003(rig: Rig) -> None:
     o = rig.charger_sut(mute={"BRM": 0}, linger=frozenset({"BHM"}), patient=True)
     _timeout_case(rig, o, "CEM", "fdf0c0fc", _crm(o, 0), rig.timers.charge_timeout, "BRM timeout (BHM goes on)", C)
 
 
 @case("DN.1004/01", "charger", "BRM keeps arriving while CRM 0xAA is sent, no BCP: CEM SPN3922 (FC F1 C0 FC) "
-      "5 s after CRM 0xAA.", ("zero_reserved",))
+      "5 s after CRM 0xAA.",
+      ("wrong_version", "big_endian", "zero_reserved"))
 def dn_1004(rig: Rig) -> None:
     o = rig.charger_sut(mute={"BCP": 0}, linger=frozenset({"BRM"}), patient=True)
     _timeout_case(rig, o, "CEM", "fcf1c0fc", _crm(o, 0xAA), rig.timers.charge_timeout, "BCP timeout", C)
@@ -156,7 +159,8 @@ def dn_1004(rig: Rig) -> None:
 
 
 @case("DP.2001/01", "charger", "CML (8 bytes in 2015) and CTS start only after BCP, at 250 ms and 500 ms; CML "
-      "values are plausible little-endian figures.", ("sizes_2011", "big_endian"))
+      "values are plausible little-endian figures.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "drop_ccs"))
 def dp_2001(rig: Rig) -> None:
     o = rig.charger_sut(bro_delay=2.0)
     bcp = _one((at for at, n, _ in o.trace.transfers() if n == "BCP"), "a complete BCP transfer")
@@ -167,7 +171,8 @@ def dp_2001(rig: Rig) -> None:
     rig.well_formed(o, C, "2015")
 
 
-@case("DP.2002/01", "charger", "While BRO is 0x00 the charger keeps CML going and sends no CRO.", WF)
+@case("DP.2002/01", "charger", "While BRO is 0x00 the charger keeps CML going and sends no CRO.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved"))
 def dp_2002(rig: Rig) -> None:
     o = rig.charger_sut(bro_delay=3.0)
     aa = _ready(o, "BRO", B)
@@ -179,7 +184,8 @@ def dp_2002(rig: Rig) -> None:
 
 
 @case("DP.2003/01", "charger", "After BRO 0xAA the charger sends CRO 0x00, then CRO 0xAA (250 ms); CRO 0xAA "
-      "never before BRO 0xAA.", WF)
+      "never before BRO 0xAA.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "drop_ccs"))
 def dp_2003(rig: Rig) -> None:
     o = rig.charger_sut()
     bro = _ready(o, "BRO", B)
@@ -191,7 +197,8 @@ def dp_2003(rig: Rig) -> None:
     rig.well_formed(o, C, "2015")
 
 
-@case("DN.2001/01", "charger", "No BCP: CEM SPN3922 (FC F1 C0 FC) 5 s after CRM 0xAA.", ("zero_reserved",))
+@case("DN.2001/01", "charger", "No BCP: CEM SPN3922 (FC F1 C0 FC) 5 s after CRM 0xAA.",
+      ("wrong_version", "big_endian", "zero_reserved"))
 def dn_2001(rig: Rig) -> None:
     o = rig.charger_sut(mute={"BCP": 0}, patient=True)
     _timeout_case(rig, o, "CEM", "fcf1c0fc", _crm(o, 0xAA), rig.timers.charge_timeout, "BCP timeout", C)
@@ -206,7 +213,7 @@ for _n, (_faults, _what) in enumerate([(Faults(drop_dt={2}), "last DT dropped"),
         _timeout_case(rig, o, "CEM", "fcf1c0fc", _crm(o, 0xAA), rig.timers.charge_timeout, "BCP transfer broken", C)
 
     case(f"DN.2002/{_n:02d}", "charger", f"BCP transport abnormal ({_what}): no CML; CEM SPN3922 after 5 s.",
-         ("zero_reserved",))(_bcp_fault)
+         ("wrong_version", "big_endian", "zero_reserved"))(_bcp_fault)
 
 
 def _only_pgn(pgn: int, faults: Faults) -> Callable:
@@ -222,14 +229,15 @@ def _only_pgn(pgn: int, faults: Faults) -> Callable:
     return hook
 
 
-@case("DN.2003/01", "charger", "No BRO at all: CEM SPN3923 (FC F4 C0 FC) 5 s after CML starts.", ("zero_reserved",))
+@case("DN.2003/01", "charger", "No BRO at all: CEM SPN3923 (FC F4 C0 FC) 5 s after CML starts.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved"))
 def dn_2003(rig: Rig) -> None:
     o = rig.charger_sut(mute={"BRO": 0}, patient=True)
     _timeout_case(rig, o, "CEM", "fcf4c0fc", rig.first(o, "CML", C), rig.timers.charge_timeout, "BRO timeout", C)
 
 
 @case("DN.2005/01", "charger", "BRO stays 0x00: CEM SPN3923 60 s after CML starts (not after 5 s).",
-      ("zero_reserved",))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved"))
 def dn_2005(rig: Rig) -> None:
     o = rig.charger_sut(bro_delay=1e6, patient=True)
     _timeout_case(rig, o, "CEM", "fcf4c0fc", rig.first(o, "CML", C), rig.timers.charge_ready_timeout,
@@ -237,7 +245,8 @@ def dn_2005(rig: Rig) -> None:
 
 
 @case("DN.2006/01", "charger", "BCP keeps arriving while CTS/CML are sent and no BRO follows: CEM SPN3923 "
-      "after 5 s.", ("zero_reserved",))
+      "after 5 s.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved"))
 def dn_2006(rig: Rig) -> None:
     o = rig.charger_sut(mute={"BRO": 0}, linger=frozenset({"BCP"}), patient=True)
     _timeout_case(rig, o, "CEM", "fcf4c0fc", rig.first(o, "CML", C), rig.timers.charge_timeout,
@@ -249,7 +258,7 @@ def dn_2006(rig: Rig) -> None:
 
 @case("DP.3001/01", "charger", "CCS has the 2015 format (DLC per the PICS: 7 by 34658 DP.3001, permit byte "
       "0xFC|en) and comes every 50 ms (±10 %) from the start of charging until CST.",
-      ("sizes_2011", "zero_reserved", "drop_ccs", "big_endian"))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "drop_ccs"))
 def dp_3001(rig: Rig) -> None:
     o = rig.charger_sut()
     cst = rig.first(o, "CST", C)
@@ -261,7 +270,7 @@ def dp_3001(rig: Rig) -> None:
 
 
 @case("DP.3002/01", "charger", "The charger starts CCS only after both BCL and BCS have arrived.",
-      ("ccs_early",))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "ccs_early"))
 def dp_3002(rig: Rig) -> None:
     o = rig.charger_sut()
     ccs = rig.first(o, "CCS", C)
@@ -275,7 +284,7 @@ def dp_3002(rig: Rig) -> None:
 
 
 @case("DP.3003/01", "charger", "CCS reports the output that follows BCL's demand (voltage, current) within CML.",
-      ("big_endian",))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved"))
 def dp_3003(rig: Rig) -> None:
     o = rig.charger_sut()
     ccs = rig.nth(o, "CCS", 2)
@@ -285,7 +294,8 @@ def dp_3003(rig: Rig) -> None:
 
 
 @case("DP.3004/01", "charger", "BSM SPN3096 = 00 pauses (CCS permit 00, no current) within one CCS period; "
-      "01 resumes.", ("zero_reserved", "drop_ccs"))
+      "01 resumes.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "drop_ccs"))
 def dp_3004(rig: Rig) -> None:
     o = rig.charger_sut(pauses=((1.0, 2.0),), charge_seconds=6.0)
     start = rig.first(o, "CCS", C)
@@ -303,7 +313,7 @@ def dp_3004(rig: Rig) -> None:
 
 
 @case("DP.3005/01", "charger", "A BSM fault (over-temperature) stops the charger: CST with the fault bit.",
-      ("zero_reserved",))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved"))
 def dp_3005(rig: Rig) -> None:
     o = rig.charger_sut(fault_at=1.0, charge_seconds=30.0)
     cst = o.trace.frames("CST", C)
@@ -313,7 +323,8 @@ def dp_3005(rig: Rig) -> None:
 
 
 @case("DP.3006/01", "charger", "A pause longer than 10 min (Annex C) ends the charge with CST; the charger "
-      "keeps CCS with permit 00 meanwhile.", ("zero_reserved", "drop_ccs"))
+      "keeps CCS with permit 00 meanwhile.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "drop_ccs"))
 def dp_3006(rig: Rig) -> None:
     o = rig.charger_sut(pauses=((1.0, 1e9),), charge_seconds=1e9)
     pause = _one((r.at for r in o.trace.frames("CCS", C) if r.frame.data[6:7] == b"\xfc"), "CCS with permit 00")
@@ -325,7 +336,8 @@ def dp_3006(rig: Rig) -> None:
     rig.well_formed(o, C, "2015")
 
 
-@case("DP.3007/01", "charger", "CCS carries the accumulated charging time in minutes (0-600).", WF)
+@case("DP.3007/01", "charger", "CCS carries the accumulated charging time in minutes (0-600).",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "drop_ccs"))
 def dp_3007(rig: Rig) -> None:
     o = rig.charger_sut(charge_seconds=130.0)
     last = rig.nth(o, "CCS", -1)
@@ -334,7 +346,8 @@ def dp_3007(rig: Rig) -> None:
 
 
 @case("DN.3001/01", "charger", "Only BCL, no BCS: the charger sends no CCS and CEM SPN3924 (FC F0 C1 FC) 5 s "
-      "after CRO 0xAA (34658 DN.3001).", ("ccs_early",))
+      "after CRO 0xAA (34658 DN.3001).",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "ccs_early"))
 def dn_3001(rig: Rig) -> None:
     o = rig.charger_sut(mute={"BCS": 0}, patient=True)
     rig.never(o, "CCS", C, why="with BCL only")
@@ -342,7 +355,8 @@ def dn_3001(rig: Rig) -> None:
 
 
 @case("DN.3002/01", "charger", "Only BCS, no BCL: no CCS, and CEM SPN3925 (FC F0 C4 FC) 1 s after CRO 0xAA "
-      "(34658 DN.3002).", ("ccs_early", "slow_timeout"))
+      "(34658 DN.3002).",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "slow_timeout", "ccs_early"))
 def dn_3002(rig: Rig) -> None:
     o = rig.charger_sut(mute={"BCL": 0}, patient=True)
     rig.never(o, "CCS", C, why="with BCS only")
@@ -350,7 +364,8 @@ def dn_3002(rig: Rig) -> None:
 
 
 @case("DN.3003/01", "charger", "BCS transfers broken during charging (last DT dropped): CEM SPN3924 5 s after "
-      "the last complete BCS.", ("zero_reserved",))
+      "the last complete BCS.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved"))
 def dn_3003(rig: Rig) -> None:
     n = {"count": 0}
     drop = Faults(drop_dt={2})
@@ -365,7 +380,7 @@ def dn_3003(rig: Rig) -> None:
 
 
 @case("DN.3005/01", "charger", "BCS interrupted during charging: CEM SPN3924 5 s after the last BCS.",
-      ("zero_reserved",))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved"))
 def dn_3005(rig: Rig) -> None:
     o = rig.charger_sut(mute={"BCS": 2.0}, patient=True, charge_seconds=60.0)
     last = _last((at for at, name, _ in o.trace.transfers() if name == "BCS"), "a complete BCS transfer")
@@ -373,7 +388,7 @@ def dn_3005(rig: Rig) -> None:
 
 
 @case("DN.3006/01", "charger", "BCL interrupted during charging: CEM SPN3925 1 s after the last BCL (not 5 s).",
-      ("slow_timeout",))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "slow_timeout"))
 def dn_3006(rig: Rig) -> None:
     o = rig.charger_sut(mute={"BCL": 2.0}, patient=True, charge_seconds=60.0)
     last = _last(o.trace.frames("BCL", B), "BCL").at
@@ -381,7 +396,8 @@ def dn_3006(rig: Rig) -> None:
 
 
 @case("DN.3008/01", "charger", "BSM going missing is no timeout in GB/T 27930 (CEM has no BSM bit): the charger "
-      "charges on and sends no CEM.", WF)
+      "charges on and sends no CEM.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "drop_ccs"))
 def dn_3008(rig: Rig) -> None:
     o = rig.charger_sut(mute={"BSM": 0.5})
     rig.never(o, "CEM", C, why="for a missing BSM")
@@ -393,7 +409,8 @@ def dn_3008(rig: Rig) -> None:
 
 
 @case("DP.4001/01", "charger", "On BST the charger answers CST (2015: SPN3521 'BMS stopped'), then CSD (8 "
-      "bytes); the session ends normally.", ("sizes_2011", "zero_reserved"))
+      "bytes); the session ends normally.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "drop_ccs"))
 def dp_4001(rig: Rig) -> None:
     o = rig.charger_sut()
     bst = rig.first(o, "BST", B)
@@ -408,7 +425,8 @@ def dp_4001(rig: Rig) -> None:
 
 
 @case("DP.4002/01", "charger", "The charger's own (manual) stop: CST with SPN3521 'manual' every 10 ms until "
-      "BST, then CSD.", ("zero_reserved",))
+      "BST, then CSD.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved"))
 def dp_4002(rig: Rig) -> None:
     o = rig.charger_sut(sut={"stop_after": 1.0}, charge_seconds=30.0)
     cst = rig.first(o, "CST", C)
@@ -420,21 +438,22 @@ def dp_4002(rig: Rig) -> None:
 
 
 @case("DN.4001/01", "charger", "The charger stops and no BST follows: CEM SPN3926 (FC F0 D0 FC) 5 s after CST.",
-      ("zero_reserved",))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved"))
 def dn_4001(rig: Rig) -> None:
     o = rig.charger_sut(sut={"stop_after": 1.0}, mute={"BST": 0}, patient=True, charge_seconds=30.0)
     _timeout_case(rig, o, "CEM", "fcf0d0fc", rig.first(o, "CST", C), rig.timers.charge_timeout, "BST timeout", C)
 
 
 @case("DN.4002/01", "charger", "No BSD after BST/CST: CEM SPN3927 (FC F0 C0 FD) 10 s after CSD starts.",
-      ("zero_reserved",))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved"))
 def dn_4002(rig: Rig) -> None:
     o = rig.charger_sut(mute={"BSD": 0}, patient=True)
     _timeout_case(rig, o, "CEM", "fcf0c0fd", rig.first(o, "CSD", C), rig.timers.charge_end_timeout, "BSD timeout", C)
 
 
 @case("DN.4003/01", "charger", "A BEM during charging: the charger stops CCS at once and reconnects with CRM "
-      "0x00 after the retry wait; the second attempt completes.", WF)
+      "0x00 after the retry wait; the second attempt completes.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "drop_ccs"))
 def dn_4003(rig: Rig) -> None:
     o = rig.charger_sut(bem_at=1.0)
     bem = rig.first(o, "BEM", B)
@@ -448,7 +467,8 @@ def dn_4003(rig: Rig) -> None:
 
 
 @case("DN.4004/01", "charger", "Error handling gives up after 3 reconnections: CRM 0x00 four times, then CST "
-      "with the fault bit, and nothing more.", ("zero_reserved",))
+      "with the fault bit, and nothing more.",
+      ("wrong_version", "big_endian", "zero_reserved"))
 def dn_4004(rig: Rig) -> None:
     o = rig.charger_sut(mute={"BRM": 0}, patient=True)
     starts = [r.at for r in o.trace.frames("CEM", C)]
@@ -466,7 +486,7 @@ def dn_4004(rig: Rig) -> None:
 
 
 @case("BP.1001/01", "bms", "A 2015 BMS answers CHM with BHM (0x182756F4, DLC 2, max voltage) every 250 ms.",
-      ("no_bhm", "big_endian"))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "no_bhm"))
 def bp_1001(rig: Rig) -> None:
     o = rig.bms_sut(charger="2015", delay={"CRM": 1.0})  # CRM from 1 s: a few BHM periods to judge
     bhm = rig.first(o, "BHM", B)
@@ -477,7 +497,8 @@ def bp_1001(rig: Rig) -> None:
 
 
 @case("BP.1002/01", "bms", "On CRM 0x00 the BMS sends BRM by TP: 49 bytes in 7 packets (RTS 10 31 00 07 FF 00 02 "
-      "00), version 01 01 00.", ("wrong_version", "sizes_2011"))
+      "00), version 01 01 00.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "no_bhm"))
 def bp_1002(rig: Rig) -> None:
     o = rig.bms_sut()
     rts = _one((r for r in o.trace.records if r.frame.src == B and r.frame.can_id == 0x1CEC56F4), "RTS from the BMS")
@@ -485,7 +506,8 @@ def bp_1002(rig: Rig) -> None:
     rig.well_formed(o, B, "2015")
 
 
-@case("BP.1003/01", "bms", "On CRM 0xAA the BMS stops BRM and sends BCP (13 bytes by TP, 500 ms).", WF)
+@case("BP.1003/01", "bms", "On CRM 0xAA the BMS stops BRM and sends BCP (13 bytes by TP, 500 ms).",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "no_bhm"))
 def bp_1003(rig: Rig) -> None:
     o = rig.bms_sut(sut={"bro_delay": 0.0})
     aa = _crm(o, 0xAA)
@@ -496,7 +518,8 @@ def bp_1003(rig: Rig) -> None:
     rig.well_formed(o, B, "2015")
 
 
-@case("BP.2001/01", "bms", "BRO 0x00/0xAA only after CML; BCP stops once CML arrives.", WF)
+@case("BP.2001/01", "bms", "BRO 0x00/0xAA only after CML; BCP stops once CML arrives.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "no_bhm"))
 def bp_2001(rig: Rig) -> None:
     o = rig.bms_sut()
     cml = rig.first(o, "CML", C)
@@ -507,7 +530,7 @@ def bp_2001(rig: Rig) -> None:
 
 
 @case("BP.2002/01", "bms", "BCP values are plausible little-endian figures (SOC 0.1 %/bit, voltages 0.1 V/bit).",
-      ("big_endian",))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "no_bhm"))
 def bp_2002(rig: Rig) -> None:
     o = rig.bms_sut()
     bcp = rig.decode("BCP", _one((d for _, n, d in o.trace.transfers() if n == "BCP"), "a complete BCP transfer"))
@@ -517,7 +540,8 @@ def bp_2002(rig: Rig) -> None:
 
 
 @case("BP.3001/01", "bms", "After CRO 0xAA the BMS sends BCL (DLC 5, 50 ms), BSM (DLC 7, 250 ms) and BCS "
-      "(9 bytes by TP, 250 ms).", WF)
+      "(9 bytes by TP, 250 ms).",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "no_bhm"))
 def bp_3001(rig: Rig) -> None:
     o = rig.bms_sut()
     bst = rig.first(o, "BST", B)
@@ -529,7 +553,8 @@ def bp_3001(rig: Rig) -> None:
 
 
 @case("BP.3002/01", "bms", "BCS: SOC in 1 %/bit (<= 100), remaining time <= 600 min, and the highest-cell group "
-      "number per the PICS option (0-15 or 1-16).", ("big_endian",))
+      "number per the PICS option (0-15 or 1-16).",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved"))
 def bp_3002(rig: Rig) -> None:
     o = rig.bms_sut()
     offset = int(rig.option("bcs_group_offset"))
@@ -547,7 +572,7 @@ def bp_3002(rig: Rig) -> None:
 
 
 @case("BP.4001/01", "bms", "At its target SOC the BMS sends BST (SPN3511 SOC reached) until CST, then BSD.",
-      ("zero_reserved",))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "no_bhm"))
 def bp_4001(rig: Rig) -> None:
     o = rig.bms_sut()
     bst = rig.nth(o, "BST")
@@ -558,7 +583,7 @@ def bp_4001(rig: Rig) -> None:
 
 
 @case("BP.4002/01", "bms", "On CST the BMS answers BST (2015: 'charger stopped') and BSD; the session ends.",
-      ("zero_reserved",))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "no_bhm"))
 def bp_4002(rig: Rig) -> None:
     o = rig.bms_sut(stop_after=1.0, sut={"charge_seconds": 30.0})
     bst = rig.nth(o, "BST")
@@ -567,14 +592,15 @@ def bp_4002(rig: Rig) -> None:
     rig.well_formed(o, B, "2015")
 
 
-@case("BN.1001/01", "bms", "No CHM and no CRM: BEM SPN3901 (F1 F0 F0 FC) 60 s after power-up.", ("zero_reserved",))
+@case("BN.1001/01", "bms", "No CHM and no CRM: BEM SPN3901 (F1 F0 F0 FC) 60 s after power-up.",
+      ("big_endian", "zero_reserved"))
 def bn_1001(rig: Rig) -> None:
     o = rig.bms_sut(charger="2011", mute={"CRM": 0}, patient=True)
     _timeout_case(rig, o, "BEM", "f1f0f0fc", 0.0, rig.timers.charge_crm_wait, "CRM timeout", B)
 
 
 @case("BN.1002/01", "bms", "CHM but no CRM: the BMS answers BHM and sends BEM SPN3901 60 s after CHM.",
-      ("zero_reserved", "no_bhm"))
+      ("big_endian", "zero_reserved", "no_bhm"))
 def bn_1002(rig: Rig) -> None:
     o = rig.bms_sut(mute={"CRM": 0}, patient=True)
     rig.first(o, "BHM", B)
@@ -582,14 +608,16 @@ def bn_1002(rig: Rig) -> None:
 
 
 @case("BN.1003/01", "bms", "CRM 0x00 but never 0xAA (the BRM transfer is never accepted): BEM SPN3902 "
-      "(F4 F0 F0 FC) 5 s after CRM 0x00.", ("zero_reserved",))
+      "(F4 F0 F0 FC) 5 s after CRM 0x00.",
+      ("big_endian", "zero_reserved", "no_bhm"))
 def bn_1003(rig: Rig) -> None:
     o = rig.bms_sut(tp_hook=Faults(never_cts=True), patient=True)
     _timeout_case(rig, o, "BEM", "f4f0f0fc", _crm(o, 0), rig.timers.charge_timeout, "CRM 0xAA timeout", B)
 
 
 @case("BN.1004/01", "bms", "The charger never answers RTS with CTS: the BMS aborts the BRM transfer after T3 "
-      "and sends RTS again.", WF)
+      "and sends RTS again.",
+      ("big_endian", "zero_reserved", "no_bhm"))
 def bn_1004(rig: Rig) -> None:
     o = rig.bms_sut(tp_hook=Faults(never_cts=True), patient=True)
     rts = rts_times(o.trace, B, 0x0200)
@@ -603,20 +631,21 @@ def bn_1004(rig: Rig) -> None:
 
 
 @case("BN.2001/01", "bms", "No CML/CTS after BCP: BEM SPN3903 (F0 F1 F0 FC) 5 s after CRM 0xAA.",
-      ("zero_reserved",))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "no_bhm"))
 def bn_2001(rig: Rig) -> None:
     o = rig.bms_sut(mute={"CML": 0, "CTS": 0}, patient=True)
     _timeout_case(rig, o, "BEM", "f0f1f0fc", _crm(o, 0xAA), rig.timers.charge_timeout, "CML timeout", B)
 
 
 @case("BN.2002/01", "bms", "No CRO after BRO 0xAA: BEM SPN3904 (F0 F4 F0 FC) 5 s after BRO 0xAA.",
-      ("zero_reserved",))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "no_bhm"))
 def bn_2002(rig: Rig) -> None:
     o = rig.bms_sut(mute={"CRO": 0}, patient=True)
     _timeout_case(rig, o, "BEM", "f0f4f0fc", _ready(o, "BRO", B), rig.timers.charge_timeout, "CRO timeout", B)
 
 
-@case("BN.2003/01", "bms", "CRO stays 0x00: BEM SPN3904 60 s after BRO 0xAA.", ("zero_reserved",))
+@case("BN.2003/01", "bms", "CRO stays 0x00: BEM SPN3904 60 s after BRO 0xAA.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "no_bhm"))
 def bn_2003(rig: Rig) -> None:
     o = rig.bms_sut(cro_delay=1e6, patient=True)
     _timeout_case(rig, o, "BEM", "f0f4f0fc", _ready(o, "BRO", B), rig.timers.charge_ready_timeout,
@@ -624,14 +653,14 @@ def bn_2003(rig: Rig) -> None:
 
 
 @case("BN.3001/01", "bms", "No CCS after CRO 0xAA: BEM SPN3905 (F0 F0 F1 FC) 1 s later (not 5 s).",
-      ("slow_timeout",))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "slow_timeout", "no_bhm"))
 def bn_3001(rig: Rig) -> None:
     o = rig.bms_sut(mute={"CCS": 0}, patient=True)
     _timeout_case(rig, o, "BEM", "f0f0f1fc", _ready(o, "CRO", C), rig.timers.charge_fast_timeout, "CCS timeout", B)
 
 
 @case("BN.3002/01", "bms", "CCS interrupted during charging: BEM SPN3905 1 s after the last CCS.",
-      ("slow_timeout",))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "slow_timeout", "no_bhm"))
 def bn_3002(rig: Rig) -> None:
     o = rig.bms_sut(mute={"CCS": 2.0}, patient=True, sut={"charge_seconds": 30.0})
     last = _last(o.trace.frames("CCS", C), "CCS").at
@@ -639,20 +668,22 @@ def bn_3002(rig: Rig) -> None:
 
 
 @case("BN.4001/01", "bms", "The BMS stops and no CST follows: BEM SPN3906 (F0 F0 F4 FC) 5 s after BST.",
-      ("zero_reserved",))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "no_bhm"))
 def bn_4001(rig: Rig) -> None:
     o = rig.bms_sut(mute={"CST": 0}, patient=True)
     _timeout_case(rig, o, "BEM", "f0f0f4fc", rig.first(o, "BST", B), rig.timers.charge_timeout, "CST timeout", B)
 
 
-@case("BN.4002/01", "bms", "No CSD after CST: BEM SPN3907 (F0 F0 F0 FD) 10 s after CST.", ("zero_reserved",))
+@case("BN.4002/01", "bms", "No CSD after CST: BEM SPN3907 (F0 F0 F0 FD) 10 s after CST.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "no_bhm"))
 def bn_4002(rig: Rig) -> None:
     o = rig.bms_sut(mute={"CSD": 0}, patient=True)
     _timeout_case(rig, o, "BEM", "f0f0f0fd", rig.first(o, "CST", C), rig.timers.charge_end_timeout, "CSD timeout", B)
 
 
 @case("BN.4003/01", "bms", "A CEM during charging: the BMS stops BCL/BCS and re-handshakes (BRM) on the next "
-      "CRM 0x00.", WF)
+      "CRM 0x00.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "no_bhm"))
 def bn_4003(rig: Rig) -> None:
     o = rig.bms_sut(cem_at=1.0, sut={"charge_seconds": 30.0})
     cem = rig.first(o, "CEM", C)
@@ -664,7 +695,7 @@ def bn_4003(rig: Rig) -> None:
 
 
 @case("BN.4004/01", "bms", "After its BEM the BMS clears BEM on CRM 0x00 and completes the reconnection.",
-      ("zero_reserved", "slow_timeout"))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "slow_timeout", "no_bhm"))
 def bn_4004(rig: Rig) -> None:
     o = rig.bms_sut(mute={"CCS": 0}, mute_attempts=1)
     bem = rig.first(o, "BEM", B)
@@ -680,7 +711,8 @@ def bn_4004(rig: Rig) -> None:
 
 
 @case("4.6/01", "bms", "A 2015 BMS is recognised as 2015: BHM answers CHM and BRM is 49 bytes with version "
-      "01 01 00.", ("no_bhm", "wrong_version", "sizes_2011"))
+      "01 01 00.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "no_bhm"))
 def up_01(rig: Rig) -> None:
     o = rig.bms_sut(charger="2015-compat")
     got = classify(o.trace)
@@ -693,7 +725,8 @@ def up_01(rig: Rig) -> None:
 
 
 @case("4.6/02", "bms", "A BMS that speaks only 2011 is flagged 'needs retrofit', not failed, when it charges "
-      "through a 2015-compat charger's 2011 flow.", WF)
+      "through a 2015-compat charger's 2011 flow.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "no_bhm"))
 def up_02(rig: Rig) -> None:
     o = rig.bms_sut(charger="2015-compat")
     got = classify(o.trace)
@@ -703,7 +736,8 @@ def up_02(rig: Rig) -> None:
 
 
 @case("4.6/03", "charger", "A 2015-compat charger serves a 2011 BMS: no BHM within 5 s -> CRM 0x00 (2011 flow), "
-      "2011 layouts, complete session.", ("no_fallback",))
+      "2011 layouts, complete session.",
+      ("wrong_version", "big_endian", "zero_reserved", "no_fallback", "drop_ccs"))
 def up_03(rig: Rig) -> None:
     o = rig.charger_sut(bms="2011")
     crm = rig.first(o, "CRM", C)
@@ -714,7 +748,8 @@ def up_03(rig: Rig) -> None:
 
 
 @case("4.6/04", "charger", "A 2015-compat charger serves a 2015 BMS in the 2015 flow (CHM, 8-byte CML, 7-byte "
-      "CCS).", ("wrong_version", "sizes_2011"))
+      "CCS).",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "drop_ccs"))
 def up_04(rig: Rig) -> None:
     o = rig.charger_sut(bms="2015")
     rig.completed(o)
@@ -722,7 +757,8 @@ def up_04(rig: Rig) -> None:
 
 
 @case("4.6/05", "charger", "A 2015-compat charger serves an upgraded BMS that starts in 2011 mode and switches "
-      "to 2015 on CHM.", ("wrong_version", "sizes_2011"))
+      "to 2015 on CHM.",
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "drop_ccs"))
 def up_05(rig: Rig) -> None:
     o = rig.charger_sut(bms="2015-compat")
     rig.expect.equal("classification", "2015", classify(o.trace))
@@ -731,7 +767,7 @@ def up_05(rig: Rig) -> None:
 
 
 @case("4.6/06", "bms", "A BMS after retrofit passes with a strict 2015 charger (no fallback available).",
-      ("no_bhm", "sizes_2011", "wrong_version"))
+      ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "no_bhm"))
 def up_06(rig: Rig) -> None:
     o = rig.bms_sut(charger="2015")
     rig.completed(o)
@@ -739,7 +775,8 @@ def up_06(rig: Rig) -> None:
 
 
 @case("4.6/07", "bms", "An upgraded BMS still charges on a 2011 charger that never sends CHM (41-byte BRM, "
-      "version 00 01 00).", WF)
+      "version 00 01 00).",
+      ("wrong_version", "big_endian", "zero_reserved"))
 def up_07(rig: Rig) -> None:
     o = rig.bms_sut(charger="2011")
     rig.completed(o)
@@ -751,7 +788,8 @@ FLEET = (("LSVAU2180N2183294", "2015"), ("LSVAU2180N2183295", "2011"), ("LSVAU21
 
 
 @case("4.6/08", "charger", "Fleet report: the charger serves every vehicle of a mixed fleet and the report lists "
-      "which vehicles still speak 2011.", ("no_fallback",))
+      "which vehicles still speak 2011.",
+      ("sizes_2011", "no_fallback", "drop_ccs"))
 def up_08(rig: Rig) -> None:
     still_2011 = []
     for vin, version in FLEET:
