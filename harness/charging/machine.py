@@ -56,7 +56,6 @@ class Node:
     periodic: dict[str, float] = field(default_factory=dict)  # message -> next due time
     deadlines: dict[str, float] = field(default_factory=dict)  # timer name -> expiry
     first_sent: dict[str, float] = field(default_factory=dict)
-    sent_count: dict[str, int] = field(default_factory=dict)
 
     addr = 0
     peer = 0
@@ -144,7 +143,6 @@ class Node:
             return []
         if now - first < self.delay.get(name, 0.0):
             return []
-        self.sent_count[name] = self.sent_count.get(name, 0) + 1
         msg = m.MESSAGES[name]
         data = m.encode(name, self.layout_version(name), self.values(name, now), self.style)
         if not msg.tp:
@@ -244,7 +242,6 @@ class Charger(Node):
         self.paused_since: float | None = None
         self.cem: dict[str, int] = {}
         self.cst: dict[str, dict[str, int]] = {}
-        self.bst_seen = False
         self.bsd_seen = False
 
     def start(self, now: float) -> list[Frame]:
@@ -440,7 +437,6 @@ class Charger(Node):
     def on_BST(self, v: dict[str, Any], now: float, data: bytes) -> list[Frame]:
         if self.state not in ("charging", "stopping", "ready"):
             return []
-        self.bst_seen = True
         out: list[Frame] = []
         if self.state != "stopping":
             reason = {"bms_stopped": 1} if self.wire == "2015" else {"condition_reached": 1}
@@ -493,8 +489,6 @@ class Bms(Node):
         self.bem: dict[str, int] = {}
         self.bst: dict[str, Any] = {}
         self.bro = 0x00
-        self.chm_seen = False
-        self.ccs_seen: list[dict[str, Any]] = []
 
     def start(self, now: float) -> list[Frame]:
         self.wire = "2015" if self.version == "2015" else "2011"
@@ -600,7 +594,7 @@ class Bms(Node):
             return []
         if self.state == "error":
             self.handshake_again(now)
-        self.chm_seen, self.wire, self.state = True, "2015", "handshake"
+        self.wire, self.state = "2015", "handshake"
         if "crm" not in self.deadlines:
             self.arm(now, crm=self.timers.charge_crm_wait)
         if "no_bhm" in self.defects:
@@ -651,7 +645,6 @@ class Bms(Node):
     def on_CCS(self, v: dict[str, Any], now: float, data: bytes) -> list[Frame]:
         if self.state != "charging":
             return []
-        self.ccs_seen.append(v)
         self.arm(now, ccs=self.timers.charge_timeout if "slow_timeout" in self.defects
                  else self.timers.charge_fast_timeout)
         return []
