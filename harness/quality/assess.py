@@ -141,6 +141,99 @@ def _walk(plan: tuple, data: dict, counters: dict[str, list[int]]) -> int:
     return flags
 
 
+def _list_counts(v: Any, c: list[int], inv: int | None, abn: int | None, lo: int | None, hi: int | None) -> int:
+    """A list of scalars (the generated walkers call this): same rules as `_walk`."""
+    if not isinstance(v, list):
+        c[0] += 1
+        if int(v) in INVALID.values():
+            c[1] += 1
+            return 1
+        c[2] += 1
+        return 2
+    if not v:
+        return 0
+    flags = 0
+    c[0] += len(v)
+    if inv is not None:
+        k = v.count(inv)
+        if k:
+            c[1] += k
+            flags |= 1
+        k = v.count(abn)
+        if k:
+            c[2] += k
+            flags |= 2
+    if (lo is not None and min(v) < lo) or (hi is not None and max(v) > hi):
+        c[3] += sum(1 for x in v if x != inv and x != abn
+                    and ((lo is not None and x < lo) or (hi is not None and x > hi)))
+    return flags
+
+
+def compile_walker(plan: tuple, counters: dict[str, list[int]]) -> Any:
+    """A walker specialised to one information type, with the counter lists and limits bound as
+    constants: the generic `_walk` costs a tuple unpack and several branches per field and value,
+    which is most of the assessment's time. `_walk` stays as the reference the tests compare with."""
+    env: dict[str, Any] = {"_list_counts": _list_counts, "INVALID": INVALID}
+    lines: list[str] = []
+    n = [0]
+
+    def bind(value: Any) -> str:
+        n[0] += 1
+        name = f"_k{n[0]}"
+        env[name] = value
+        return name
+
+    def emit(pl: tuple, src: str, ind: str) -> None:
+        for name, kind, key, inv, abn, lo, hi, enum, sub in pl:
+            c = bind(counters.setdefault(key, [0, 0, 0, 0]))
+            v = f"v{n[0]}"
+            lines.append(f"{ind}{v} = {src}.get({name!r})")
+            lines.append(f"{ind}if {v} is not None:")
+            i2 = ind + "    "
+            if kind == "s":
+                lines.append(f"{i2}{c}[0] += 1")
+                first = "if"
+                if inv is not None:
+                    lines.append(f"{i2}if {v} == {inv}:")
+                    lines.append(f"{i2}    {c}[1] += 1")
+                    lines.append(f"{i2}    f |= 1")
+                    lines.append(f"{i2}elif {v} == {abn}:")
+                    lines.append(f"{i2}    {c}[2] += 1")
+                    lines.append(f"{i2}    f |= 2")
+                    first = "elif"
+                conds = []
+                if lo is not None and lo > 0:
+                    conds.append(f"{v} < {lo}")
+                if hi is not None:
+                    conds.append(f"{v} > {hi}")
+                if enum is not None:
+                    conds.append(f"{v} not in {bind(enum)}")
+                if conds:
+                    lines.append(f"{i2}{first} {' or '.join(conds)}:")
+                    lines.append(f"{i2}    {c}[3] += 1")
+            elif kind == "l":
+                lines.append(f"{i2}f |= _list_counts({v}, {c}, {inv}, {abn}, {lo}, {hi})")
+            else:
+                e = f"e{n[0]}"
+                lines.append(f"{i2}if not isinstance({v}, list):")
+                lines.append(f"{i2}    {c}[0] += 1")
+                lines.append(f"{i2}    if int({v}) in INVALID.values():")
+                lines.append(f"{i2}        {c}[1] += 1")
+                lines.append(f"{i2}        f |= 1")
+                lines.append(f"{i2}    else:")
+                lines.append(f"{i2}        {c}[2] += 1")
+                lines.append(f"{i2}        f |= 2")
+                lines.append(f"{i2}else:")
+                lines.append(f"{i2}    for {e} in {v}:")
+                emit(sub, e, i2 + "        ")
+                lines.append(f"{i2}        pass")
+
+    emit(plan, "data", "    ")
+    src = "def walk(data):\n    f = 0\n" + "\n".join(lines) + "\n    return f\n"
+    exec(compile(src, "<quality walker>", "exec"), env)  # noqa: S102 - code built from our own schema
+    return env["walk"]
+
+
 # ------------------------------------------------------------------ consistency bookkeeping
 
 
@@ -209,6 +302,10 @@ class Assessor:
     def __init__(self, th: dict[str, Any] | None = None, *, series_vins: int = SERIES_VINS) -> None:
         self.th = th or _th.load()
         self.counters: dict[int, dict[str, list[int]]] = {}
+        self._walkers: dict[int, dict[int, Any]] = {}
+        self.interval_stats: dict[str, Any] | None = None  # set when partial assessments are merged
+        self.series: dict[str, Any] | None = None
+        self.vehicles: int | None = None
         self.records = 0
         self.null_records = 0
         self.abnormal_records = 0
@@ -274,9 +371,10 @@ class Assessor:
                     self.late += 1
         v.times.append(t)
         plan_by_code, _ = plans(ed)
-        counters = self.counters.get(ed)
-        if counters is None:
-            counters = self.counters[ed] = {}
+        walkers = self._walkers.get(ed)
+        if walkers is None:
+            walkers = self._walkers[ed] = {}
+            self.counters[ed] = {}
         flags = 0
         by_type: dict[int, dict] = {}
         for item in rec.items:
@@ -286,7 +384,10 @@ class Assessor:
             if p is None or not isinstance(data, dict):
                 continue
             by_type[code] = data
-            flags |= _walk(p[1], data, counters)
+            w = walkers.get(code)
+            if w is None:
+                w = walkers[code] = compile_walker(p[1], self.counters[ed])
+            flags |= w(data)
         if flags & 1:
             self.null_records += 1
         if flags & 2:
@@ -475,6 +576,55 @@ class Assessor:
         p = info.scalar.physical(data[name])
         return p if isinstance(p, (int, float)) else None
 
+    # -------------------------------------------------------------- partial assessments (parallel)
+
+    def partial(self) -> Assessor:
+        """This assessment with the per-vehicle state folded into totals: small enough to send from a
+        worker process, and `merge`-able with the partials of other vehicles."""
+        self.interval_stats = _intervals(self)
+        self.series = {vin: v.series for vin, v in self.vins.items() if v.series is not None}
+        self.vehicles = len(self.vins)
+        self.vins = {}
+        self._walkers = {}
+        return self
+
+    def merge(self, other: Assessor) -> None:
+        """Add a partial assessment of OTHER vehicles (partitions by VIN never share a vehicle)."""
+        for ed, counters in other.counters.items():
+            mine = self.counters.setdefault(ed, {})
+            for key, c in counters.items():
+                m = mine.setdefault(key, [0, 0, 0, 0])
+                for i in range(4):
+                    m[i] += c[i]
+        for name in ("records", "null_records", "abnormal_records", "duplicates", "reissues", "bad_time",
+                     "out_of_order", "late"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.drift += other.drift
+        self.editions.update(other.editions)
+        for ed, table in other.presence.items():
+            mine_p = self.presence.setdefault(ed, {})
+            for code, (req, miss) in table.items():
+                m = mine_p.setdefault(code, [0, 0])
+                m[0] += req
+                m[1] += miss
+        for name, ck in other.checks.items():
+            me = self.checks[name]
+            me.compared += ck.compared
+            me.failed += ck.failed
+            me.max_miss = max(me.max_miss, ck.max_miss)
+            me.max_seen = max(me.max_seen, ck.max_seen)
+            me.worst = sorted(me.worst + ck.worst, key=lambda e: -e["miss"])[:5]
+        mine_iv = self.interval_stats or {"intervals": Counter(), "normal": 0, "normal_ok": 0, "alarm_n": 0,
+                                          "alarm_ok": 0, "gaps": [], "gap_count": 0}
+        iv = other.interval_stats or _intervals(other)
+        mine_iv["intervals"] = mine_iv["intervals"] + iv["intervals"]
+        for k in ("normal", "normal_ok", "alarm_n", "alarm_ok", "gap_count"):
+            mine_iv[k] += iv[k]
+        mine_iv["gaps"] = (mine_iv["gaps"] + iv["gaps"])[:20]
+        self.interval_stats = mine_iv
+        self.series = {**(self.series or {}), **(other.series or {})}
+        self.vehicles = (self.vehicles or 0) + (other.vehicles if other.vehicles is not None else len(other.vins))
+
     # -------------------------------------------------------------- summary
 
     def result(self, source: SourceStats | None = None) -> dict[str, Any]:
@@ -527,9 +677,11 @@ def summarise(a: Assessor, source: SourceStats | None) -> dict[str, Any]:
                        "max_difference": round(ck.max_seen, 6),
                        "worst": ck.worst,
                        "verdict": _verdict(share <= th["consistency"]["max_failure_share"], ck.compared)})
-    series = {vin: v.series for vin, v in a.vins.items() if v.series is not None}
+    series = a.series if a.series is not None else {vin: v.series for vin, v in a.vins.items()
+                                                    if v.series is not None}
     out = {"records": rec, "items": items, "presence": presence, "timing": timing, "consistency": checks,
-           "editions": dict(a.editions), "vehicles": len(a.vins), "series": series, "gap_s": th["timing"]["gap_s"],
+           "editions": dict(a.editions), "vehicles": a.vehicles if a.vehicles is not None else len(a.vins),
+           "series": dict(sorted(series.items())[:SERIES_VINS]), "gap_s": th["timing"]["gap_s"],
            "source": source.to_json() if source else None}
     verdicts = [r["verdict"] for r in items] + [rec["verdict"]] + [p["verdict"] for p in presence] \
         + [m["verdict"] for m in timing["metrics"]] + [c["verdict"] for c in checks]
@@ -537,7 +689,8 @@ def summarise(a: Assessor, source: SourceStats | None) -> dict[str, Any]:
     return out
 
 
-def _timing(a: Assessor) -> dict[str, Any]:
+def _intervals(a: Assessor) -> dict[str, Any]:
+    """Per-vehicle interval statistics, summed over vehicles (so partial assessments merge)."""
     tt = a.th["timing"]
     period = tt["period_s"] + tt["period_tolerance_s"]
     intervals: Counter[int] = Counter()
@@ -560,6 +713,15 @@ def _timing(a: Assessor) -> dict[str, Any]:
             else:
                 normal += 1
                 normal_ok += d <= min(period, tt["max_period_s"])
+    return {"intervals": intervals, "normal": normal, "normal_ok": normal_ok, "alarm_n": alarm_n,
+            "alarm_ok": alarm_ok, "gaps": gaps, "gap_count": gap_count}
+
+
+def _timing(a: Assessor) -> dict[str, Any]:
+    tt = a.th["timing"]
+    iv = a.interval_stats if a.interval_stats is not None else _intervals(a)
+    intervals, normal, normal_ok = iv["intervals"], iv["normal"], iv["normal_ok"]
+    alarm_n, alarm_ok, gaps, gap_count = iv["alarm_n"], iv["alarm_ok"], iv["gaps"][:20], iv["gap_count"]
     drift = sorted(a.drift)
     n = a.records
     total = n + a.duplicates
@@ -604,3 +766,42 @@ def assess(records: Any, th: dict[str, Any] | None = None, source: SourceStats |
     for rec in records:
         a.add(rec)
     return a.result(source)
+
+
+def _store_worker(args: tuple[str, dict[str, Any], int, int, str | None]) -> tuple[Assessor, SourceStats]:
+    from .records import from_store
+
+    path, th, k, workers, link = args
+    stats = SourceStats()
+    a = Assessor(th)
+    for rec in from_store(path, stats, link=link, part=(k, workers)):
+        a.add(rec)
+    return a.partial(), stats
+
+
+def assess_store(path: str, th: dict[str, Any] | None = None, *, workers: int = 1, link: str | None = None
+                 ) -> dict[str, Any]:
+    """Assess a platform store; with `workers` > 1 the vehicles are split between processes by the
+    last character of the VIN (a vehicle's records stay in one process, as timing needs)."""
+    th = th or _th.load()
+    if workers <= 1:
+        stats = SourceStats()
+        from .records import from_store
+
+        a = Assessor(th)
+        for rec in from_store(path, stats, link=link):
+            a.add(rec)
+        return a.result(stats)
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        parts = pool.map(_store_worker, [(path, th, k, workers, link) for k in range(workers)])
+    total = Assessor(th)
+    stats = SourceStats()
+    for part, st in parts:
+        total.merge(part)
+        for name in ("frames", "other_commands", "encrypted", "errors"):
+            setattr(stats, name, getattr(stats, name) + getattr(st, name))
+        stats.error_samples += st.error_samples
+    return total.result(stats)
+

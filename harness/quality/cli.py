@@ -17,7 +17,7 @@ from harness.cli import register
 from . import records as _records
 from . import report as _report
 from . import thresholds as _th
-from .assess import Assessor
+from .assess import Assessor, assess_store
 from .reference import compare
 
 
@@ -31,6 +31,8 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mapping", metavar="YAML", help="with --reference LOG: the reference is a candump log and "
                    "this file maps CAN signals to items (see harness/quality/candump.py)")
     p.add_argument("--thresholds", metavar="YAML", help="thresholds (PIXIT) merged over the shipped defaults")
+    p.add_argument("--workers", type=int, default=1,
+                   help="with --store: assess in this many processes (vehicles split by VIN)")
     p.add_argument("--out", metavar="DIR", default="reports/quality", help="where quality.json and quality.html go")
 
 
@@ -60,11 +62,15 @@ def run_quality(args: argparse.Namespace) -> int:
         print(f"gbt32960 quality: {src}: no such file", file=sys.stderr)
         return 2
     th = _th.load(args.thresholds)
-    stats = _records.SourceStats()
-    a = Assessor(th)
-    for rec in _source(args, stats):
-        a.add(rec)
-    res: dict[str, Any] = a.result(stats)
+    res: dict[str, Any]
+    if args.store and args.workers > 1:
+        res = assess_store(args.store, th, workers=args.workers, link=args.link)
+    else:
+        stats = _records.SourceStats()
+        a = Assessor(th)
+        for rec in _source(args, stats):
+            a.add(rec)
+        res = a.result(stats)
     if args.reference:
         # a second pass: the comparison needs no memory of the first
         res["reference"] = compare(_source(args, _records.SourceStats()), args.reference, th,

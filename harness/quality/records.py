@@ -101,10 +101,11 @@ def from_frames(frames: Iterable[tuple[float | None, bytes]], stats: SourceStats
             yield rec
 
 
-def from_store(path: str | Path, stats: SourceStats, *, link: str | None = None, batch: int = 20_000
-               ) -> Iterator[Record]:
+def from_store(path: str | Path, stats: SourceStats, *, link: str | None = None, batch: int = 20_000,
+               part: tuple[int, int] | None = None) -> Iterator[Record]:
     """Records of a reference platform's SQLite store (table `frames`, raw bytes), read-only and in
-    row order, in batches so a multi-million-row store never sits in memory."""
+    row order, in batches so a multi-million-row store never sits in memory. `part` = (k, n): only
+    the vehicles whose VIN's last character code is k modulo n (one of n disjoint partitions)."""
     db = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
     try:
         sql = "SELECT id, received_at, duplicate, raw FROM frames WHERE id > ? AND command IN (2, 3)"
@@ -112,6 +113,9 @@ def from_store(path: str | Path, stats: SourceStats, *, link: str | None = None,
         if link is not None:
             sql += " AND link = ?"
             args.append(link)
+        if part is not None:
+            sql += " AND coalesce(unicode(substr(rtrim(vin, char(0)), -1)), 0) % ? = ?"
+            args += [part[1], part[0]]
         sql += " ORDER BY id LIMIT ?"
         last = 0
         while True:
