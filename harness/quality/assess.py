@@ -335,6 +335,11 @@ class Assessor:
                            "records"),
         }
         self._rules = [(r["bit"], r["item"].split(".", 1), r["below"]) for r in c.get("alarm_rules", [])]
+        # these two checks read the vehicle data (0x01) only: say so rather than ignore another item
+        named = [r["item"] for r in c.get("alarm_rules", [])] + [x for kv in c.get("stuck_items", {}).items()
+                                                                 for x in kv]
+        if any(not n.startswith("vehicle.") for n in named):
+            raise ValueError(f"alarm_rules and stuck_items take vehicle.* items only, got {named}")
         # (frozen vehicle item, coupled vehicle item that moves while the first must move too)
         self._stuck_items = [(a.split(".", 1)[1], b.split(".", 1)[1]) for a, b in c.get("stuck_items", {}).items()]
 

@@ -45,3 +45,24 @@ def test_bad_input_is_exit_2(tmp_path, capsys):
     assert main(["quality", "--out", str(tmp_path)]) == 2
     (tmp_path / "junk.bin").write_bytes(b"not frames at all")
     assert main(["quality", str(tmp_path / "junk.bin"), "--out", str(tmp_path / "q")]) == 2
+
+
+def test_thresholds_file_changes_the_verdict(tmp_path, capsys):
+    import pytest
+    import yaml
+
+    from harness.quality.assess import Assessor
+    from harness.quality.thresholds import load
+
+    fl = synth.fleet(2, 900, seed=2, inject=synth.Injection(null=0.05))
+    db = synth.write_store(fl, tmp_path / "s.db")
+    assert main(["quality", "--store", str(db), "--out", str(tmp_path / "a")]) == 1
+    loose = tmp_path / "loose.yaml"
+    loose.write_text(yaml.safe_dump({"rates": {"default": {"null": 0.2}}, "records": {"nvr": 0.2}}))
+    assert main(["quality", "--store", str(db), "--thresholds", str(loose), "--out", str(tmp_path / "b")]) == 0
+    res = json.loads((tmp_path / "b" / "quality.json").read_text())
+    assert res["records"]["null_records"] == fl.truth["null_records"] > 0  # measured the same, judged looser
+    assert res["records"]["limits"]["avr"] == 0.01  # keys not in the file keep the defaults
+    with pytest.raises(ValueError, match="vehicle"):
+        Assessor(load(overrides={"consistency": {"alarm_rules": [{"bit": 1, "item": "extremes.max_temperature",
+                                                                  "below": 0}]}}))
