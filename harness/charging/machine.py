@@ -479,6 +479,7 @@ class Bms(Node):
     fault_at: float | None = None  # seconds into charging: BSM reports over-temperature
     bro_delay: float | None = None  # BRO 0x00 this long before 0xAA (default one period)
     bem_at: float | None = None  # stimulus: a BEM (CCS) this long into charging
+    cells: int = 0  # >0: also send the optional BMV (this many cells) and BMT (cells // 8 probes)
     addr = BMS
     peer = CHARGER
 
@@ -532,6 +533,10 @@ class Bms(Node):
             hot = self.fault_at is not None and now - self.charging_since >= self.fault_at
             return {"max_cell_no": 12, "max_temperature": 75, "max_probe": 3, "min_temperature": 70, "min_probe": 7,
                     "status": {"overtemp": 1 if hot else 0}, "status2": {"permit": self.permit(now)}}
+        if name == "BMV":  # 3.45 V per cell, group 1 (bits 13-16)
+            return {"cells": b"".join(((1 << 12) | 345).to_bytes(2, "little") for _ in range(self.cells))}
+        if name == "BMT":
+            return {"probes": bytes([75] * max(1, self.cells // 8))}
         if name == "BST":
             return self.bst
         if name == "BSD":
@@ -640,7 +645,7 @@ class Bms(Node):
         self.arm(now, ccs=ccs_due, soc_reached=self.charge_seconds)
         if self.bem_at is not None and self.attempts == 0:
             self.arm(now, bem_at=self.bem_at)
-        return self.start_periodic(now, "BCL", "BCS", "BSM")
+        return self.start_periodic(now, "BCL", "BCS", "BSM", *(("BMV", "BMT") if self.cells else ()))
 
     def on_CCS(self, v: dict[str, Any], now: float, data: bytes) -> list[Frame]:
         if self.state != "charging":

@@ -51,6 +51,7 @@ class Timers:
     charge_period_fast: float = 0.05  # BCL, CCS
     charge_period_slow: float = 0.5  # BCP, CTS
     charge_period_stop: float = 0.01  # BST, CST
+    charge_period_info: float = 10.0  # BMV, BMT, BSP (optional, no timeout at the charger)
     # SAE J1939-21 transport (RTS/CTS)
     j1939_t1: float = 0.75  # receiver: first DT after CTS
     j1939_t2: float = 1.25  # receiver: between DTs

@@ -155,3 +155,17 @@ def test_timers_compress_the_charging_fields():
     assert fast.charge_retries == 3
     o = run(Charger("2015-compat", fast), Bms("2011", fast))
     assert o.completed and o.trace.first("CRM").at == pytest.approx(0.5)
+
+
+def test_optional_bmv_bmt_go_by_transport_every_10_s():
+    o = session(bkw={"cells": 96, "charge_seconds": 25.0})
+    assert o.completed
+    bmv = [(at, d) for at, n, d in o.trace.transfers() if n == "BMV"]
+    bmt = [(at, d) for at, n, d in o.trace.transfers() if n == "BMT"]
+    assert [len(d) for _, d in bmv] == [192] * 3 and [len(d) for _, d in bmt] == [12] * 3
+    assert bmv[1][0] - bmv[0][0] == pytest.approx(T.charge_period_info)
+    rts = [r.frame.data for r in o.trace.records if r.frame.data[:1] == b"\x10" and r.frame.data[6] == 0x15]
+    assert rts[0].hex() == "10c0001cff001500"  # 192 bytes in 28 packets
+    cells = m.decode("BMV", "2015", bmv[0][1])["cells"]
+    assert int.from_bytes(cells[:2], "little") == (1 << 12) | 345
+    assert o.trace.first("CEM") is None  # the charger applies no timeout to BMV/BMT/BSP
