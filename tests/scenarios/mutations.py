@@ -1,0 +1,64 @@
+"""Which reference-platform defect switch each platform-as-SUT case is declared to catch.
+
+tests/scenarios/test_mutation.py proves every pair (the case FAILs with the switch on);
+scripts/mutation_table.py runs the whole catalogue once per switch and writes docs/mutation-table.md,
+which also shows the other cases a switch happens to fail.
+"""
+
+from __future__ import annotations
+
+# the catalogue the table runs: the enterprise-role cases of GB/T 32960.3, robustness and the notice relay
+CATALOGUE = ("scenarios/gbt32960_3", "scenarios/robustness", "scenarios/notice")
+
+
+def both(*ids: str) -> list[str]:
+    """Case ids for both editions, from ids written with '{e}' for the edition."""
+    return [i.format(e=e) for i in ids for e in (2016, 2025)]
+
+
+CAUGHT: dict[str, list[str]] = {
+    # framing (§6.2)
+    "answer-in-2016-framing": both("GBT32960.3-{e}/6.2/01"),
+    "close-on-bad-frame": both("GBT32960.3-{e}/6.2/02", "GBT32960.3-{e}/6.2/04", "GBT32960.3-{e}/6.2/07",
+                               "GBT32960.3-{e}/6.2/20"),
+    "no-reassembly": both("GBT32960.3-{e}/6.2/08"),
+    "first-frame-only": both("GBT32960.3-{e}/6.2/09"),
+    "accept-bad-encryption": both("GBT32960.3-{e}/6.2/05"),
+    "flags-2016-only": ["GBT32960.3-2025/6.2/03", "GBT32960.3-2025/6.2/05", "GBT32960.3-2025/B.1/02"],
+    "no-error-flag": both("GBT32960.3-{e}/6.2/03", "GBT32960.3-{e}/6.2/05", "GBT32960.3-{e}/B.2.1/03"),
+    # sessions (Annex B)
+    "accept-before-login": both("GBT32960.3-{e}/6.2/06", "GBT32960.3-{e}/B.2.1/05"),
+    "no-duplicate-flag": both("GBT32960.3-{e}/B.1/04"),
+    "ignore-logout": both("GBT32960.3-{e}/B.1/05"),
+    "time-sync-wrong-time": both("GBT32960.3-{e}/B.2.5/01"),
+    "no-heartbeat-answer": both("GBT32960.3-{e}/B.2.6/01"),
+    "ignore-duplicate-login": both("GBT32960.3-{e}/B.2.7/01", "GBT32960.3-{e}/B.2.7/23"),
+    "no-idle-timeout": both("GBT32960.3-{e}/B.2.7/02", "GBT32960.3-{e}/B.2.7/20", "GBT32960.3-{e}/B.2.7/21",
+                            "GBT32960.3-{e}/B.2.7/22"),
+    # data and reissue
+    "alter-stored-bytes": both("GBT32960.3-{e}/B.2.1/01", "GBT32960.3-{e}/B.1/03", "GBT32960.3-{e}/B.2.8/01"),
+    "ack-realtime": both("GBT32960.3-{e}/B.2.1/02"),
+    "drop-custom-types": both("GBT32960.3-{e}/B.2.1/04"),
+    "reissue-stored-as-realtime": both("GBT32960.3-{e}/B.2.8/01", "GBT32960.3-{e}/B.2.8/02"),
+    "no-duplicate-detection": both("GBT32960.3-{e}/B.2.8/03"),
+    # platform exchange (§5) and the notice's relay
+    "ignore-upstream-acks": both("GBT32960.3-{e}/5.2.2/01"),
+    "no-reissue": both("GBT32960.3-{e}/5.5/01"),
+    "reissue-as-realtime": both("GBT32960.3-{e}/5.5/01"),
+    "alter-relayed-bytes": both("NOTICE-2016/1.2/b/01"),
+    "relay-private": both("NOTICE-2016/1.2/g/01"),
+    "relay-wrong-region": both("NOTICE-2016/1.2/g/01"),
+    # every reply is checked for well-formedness
+    "wrong-bcc-on-ack": both("GBT32960.3-{e}/6.2/21"),
+}
+
+# switches no enterprise-role case of this catalogue can reach, and why (each is caught by a behaviour
+# check in tests/reference instead)
+NOT_IN_CATALOGUE: dict[str, str] = {
+    "accept-bad-password": "local/national role: caught by GBT32960.3-2016/5.1/02 with --role local",
+    "drop-data-call": "national data calls: the harness plays no national caller in this catalogue yet",
+    "no-command-resend": "query/set/control from the platform: no case drives the SUT's operator API yet",
+    "no-login-backoff": "upstream login backoff needs the local platform to refuse logins: not in this catalogue yet",
+    "no-warning": "threshold warnings: not in this catalogue yet",
+    "lose-queue-on-restart": "needs a SUT restart, which the topology interface does not offer",
+}
