@@ -36,6 +36,8 @@ class Timers:
     data_resend: float = 60.0  # resend data after an error answer, every 1 min, at most 3 times (§5.2.2)
     data_tries: int = 3
     reissue_window: float = 7 * DAY  # platform stores and reissues 7 days (§5.5)
+    # harness
+    tick: float = 0.05  # granularity of the drivers' timer wheel
     # charger <-> BMS, GB/T 27930 (spec gbt27930.md §1, §3): application timeouts and periods
     charge_timeout: float = 5.0  # general rule: a complete packet missing 5 s -> BEM/CEM
     charge_fast_timeout: float = 1.0  # BCL (charger) and CCS (BMS) missing 1 s
@@ -58,8 +60,6 @@ class Timers:
     j1939_t3: float = 1.25  # sender: waiting for CTS or EndOfMsgAck
     j1939_t4: float = 1.05  # sender: hold (CTS with 0 packets)
     j1939_tr: float = 0.2  # a node answers within Tr
-    # harness
-    tick: float = 0.05  # granularity of the drivers' timer wheel
 
     def compressed(self, factor: float) -> Timers:
         """Every duration divided by `factor` (the reissue windows are calendar facts and stay)."""
