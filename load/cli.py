@@ -105,7 +105,7 @@ def build_profile(args: argparse.Namespace) -> Profile:
         name, eq, value = item.partition("=")
         if not eq or not hasattr(p.thresholds, name) or name == "expected_failures":
             raise ValueError(f"bad --threshold {item!r}: NAME=VALUE with NAME one of "
-                             "error_rate, p99_ack_ms, lost_frames, relay_lost, online_share, "
+                             "error_rate, p99_ack_ms, p99_ramp_ack_ms, lost_frames, relay_lost, online_share, "
                              "reissue_drained_within, data_calls_answered")
         th[name] = None if value.lower() == "none" else float(value)
     return p.with_thresholds(**th) if th else p
@@ -177,12 +177,13 @@ class Campaign:
             port = a.master_port or (DEFAULT_MASTER_PORT if expect > a.workers else _free_port())
             common = campaign_args(p, target=target, platform=platform, vehicles=p.vehicles, workers=expect,
                                    duration=p.duration, seed=a.seed, settle=a.settle, result=str(result_path))
-            master = _locust("-u", str(p.vehicles), "-r", str(p.spawn_rate), "-t", f"{p.duration:g}s",
-                             "--stop-timeout", "10", "--csv", str(self.out / "stats"), "--html",
+            # no -t: the campaign greenlet on the master ends the run once every worker's last stats are in
+            master = _locust("-u", str(p.vehicles), "-r", str(p.spawn_rate), "--stop-timeout", "10",
+                             "--csv", str(self.out / "stats"), "--html",
                              str(self.out / "report.html"), "--loglevel", "INFO" if a.verbose else "WARNING",
                              *([] if a.verbose else ["--only-summary"]), *common)
             if a.web:
-                master += ["--autostart", "--autoquit", "10", "--web-host", "127.0.0.1", "--web-port", str(a.web_port)]
+                master += ["--autostart", "--web-host", "127.0.0.1", "--web-port", str(a.web_port)]
                 print(f"locust web UI: http://127.0.0.1:{a.web_port}/", file=sys.stderr)
             else:
                 master.append("--headless")
@@ -216,7 +217,9 @@ class Campaign:
     def stop(self) -> None:
         for proc in self.procs[1:] + self.procs[:1]:
             try:
-                proc.wait(timeout=15)  # workers quit with their master
+                # the master judged the run with every worker's last stats in hand; a worker idles out its
+                # --stop-timeout before it reads the master's quit, so it need not be waited for long
+                proc.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 proc.terminate()
                 try:

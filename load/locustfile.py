@@ -50,6 +50,7 @@ from load.platform import is_public
 log = logging.getLogger("gbt32960.load")
 
 AWAITED = {0x01: "login", 0x07: "heartbeat", 0x08: "time-sync"}  # commands whose answer is timed
+RAMP = " (ramp)"  # suffix of the round trips timed before every vehicle was started
 
 
 def label(command: int) -> str:
@@ -93,6 +94,7 @@ class _State:
         self.counter = itertools.count()
         self.counts: Counter[str] = Counter()  # sent_data, public_data, drained, alarms
         self.online_at_stop: int | None = None
+        self.spawned = False
         self.last_drained_at = 0.0
         # master side
         self.reports: dict[str, dict[str, Any]] = {}
@@ -101,6 +103,8 @@ class _State:
         self.heal_at: float | None = None
         self.started_at = 0.0
         self.campaign: Any = None
+        self.final: set[str] = set()  # workers whose users all stopped and whose last stats are in
+        self.result: dict[str, Any] | None = None
         self.cpu: dict[str, list[tuple[float, float]]] = {}  # worker -> (campaign time, CPU %) per report
 
     def configure(self, opts: Any) -> None:
@@ -146,9 +150,18 @@ def _init(environment: Any, **_: Any) -> None:
         environment.events.quitting.add_listener(_quitting)
     if isinstance(runner, MasterRunner):
         environment.events.worker_report.add_listener(_worker_report)
+        runner.register_message("gbt_final", _final_message)
     if isinstance(runner, (WorkerRunner, LocalRunner)):
         runner.register_message("gbt_alarm", _alarm_message)
         environment.events.report_to_master.add_listener(_report_to_master)
+    if isinstance(runner, WorkerRunner):
+        environment.events.test_stop.add_listener(_worker_stopped)
+    if isinstance(runner, (WorkerRunner, LocalRunner)):
+        environment.events.spawning_complete.add_listener(_spawned)
+
+
+def _spawned(**_: Any) -> None:
+    STATE.spawned = True
 
 
 # ====================================================================== the vehicle
@@ -208,6 +221,8 @@ class VehicleUser(User):
     # ------------------------------------------------------------------ frames
 
     def _fire(self, kind: str, name: str, ms: float, exc: Exception | None = None, length: int = 0) -> None:
+        if kind == "ack" and not STATE.spawned:
+            name += RAMP  # the login storm of the ramp is judged apart from the steady state
         self.environment.events.request.fire(request_type=kind, name=name, response_time=ms,
                                              response_length=length, exception=exc, context={})
 
@@ -264,6 +279,19 @@ def _report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
     data["gbt"] = STATE.snapshot()
 
 
+def _worker_stopped(environment: Any, **_: Any) -> None:
+    """Worker: every user stopped. Send the last statistics, then say so: the master evaluates only
+    when every worker's final word is in (messages keep their order on the one connection)."""
+    runner = environment.runner
+    runner._send_stats()  # locust's own final report, which it would otherwise send 3 s later or at quit
+    runner.send_message("gbt_final", STATE.snapshot())
+
+
+def _final_message(environment: Any, msg: Any, **_: Any) -> None:
+    STATE.reports[msg.node_id] = msg.data
+    STATE.final.add(msg.node_id)
+
+
 def _worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
     snap = data.get("gbt")
     if snap is None:
@@ -296,6 +324,22 @@ def _test_start(environment: Any, **_: Any) -> None:
 
 
 def _campaign(environment: Any) -> None:
+    """Run the profile's events, then end the campaign: stop every user, wait for every worker's last
+    statistics, evaluate, quit. (Locust's own -t would quit before the workers' last reports arrive.)"""
+    events_greenlet = gevent.spawn(_events, environment)
+    gevent.sleep(max(0.0, STATE.started_at + STATE.duration - time.time()))
+    events_greenlet.kill(block=False)
+    runner = environment.runner
+    runner.stop()
+    if isinstance(runner, MasterRunner):
+        deadline = time.monotonic() + environment.stop_timeout + 60
+        while len(STATE.final) < max(1, runner.worker_count) and time.monotonic() < deadline:
+            gevent.sleep(0.2)
+    _finish(environment)
+    runner.quit()
+
+
+def _events(environment: Any) -> None:
     for ev in sorted(STATE.profile.events, key=lambda e: float(e.get("at", 0))):
         at = STATE.started_at + float(ev.get("at", 0)) * STATE.duration
         gevent.sleep(max(0.0, at - time.time()))
@@ -359,13 +403,20 @@ def _data_calls(share: float, duration: int) -> dict[str, Any]:
 
 
 def _quitting(environment: Any, **_: Any) -> None:
-    if STATE.campaign is not None:
-        STATE.campaign.kill(block=False)
+    if STATE.result is None:  # stopped early (Ctrl-C, the web UI): judge what there is
+        if STATE.campaign is not None:
+            STATE.campaign.kill(block=False)
+        _finish(environment)
+    environment.process_exit_code = 0 if STATE.result and STATE.result["passed"] else 1
+
+
+def _finish(environment: Any) -> None:
     try:
         result = evaluate(environment)
     except Exception as exc:  # noqa: BLE001 - a campaign that cannot be judged fails
         log.exception("campaign evaluation failed")
         result = {"passed": False, "error": f"{type(exc).__name__}: {exc}", "thresholds": []}
+    STATE.result = result
     environment.process_exit_code = 0 if result["passed"] else 1
     if STATE.result_path:
         Path(STATE.result_path).write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
@@ -388,6 +439,9 @@ def evaluate(environment: Any) -> dict[str, Any]:
     acks = StatsEntry(stats, "acks", "ack")
     for e in _entries(stats, "ack", tuple(AWAITED.values())):
         acks.extend(e)
+    ramp = StatsEntry(stats, "ramp", "ack")
+    for e in _entries(stats, "ack", tuple(n + RAMP for n in AWAITED.values())):
+        ramp.extend(e)
     exchanges = [e for e in stats.entries.values() if e.method in ("ack", "link")]
     requests = sum(e.num_requests for e in exchanges)
     counted_fail = sum(e.num_failures for e in exchanges if e.name not in th.expected_failures)
@@ -401,7 +455,9 @@ def evaluate(environment: Any) -> dict[str, Any]:
         "exchanges": requests, "failures": all_fail, "counted_failures": counted_fail,
         "error_rate": counted_fail / requests if requests else 0.0,
         "p99_ack_ms": acks.get_response_time_percentile(0.99) if acks.num_requests else None,
-        "acks": acks.num_requests, "events": STATE.events_done, "truth": truth,
+        "acks": acks.num_requests, "ramp_acks": ramp.num_requests,
+        "p99_ramp_ack_ms": ramp.get_response_time_percentile(0.99) if ramp.num_requests else None,
+        "events": STATE.events_done, "truth": truth,
         "timeline": STATE.timeline[-200:], "worker_cpu": STATE.cpu,
     }
     drain = None
@@ -418,6 +474,10 @@ def evaluate(environment: Any) -> dict[str, Any]:
     if th.p99_ack_ms is not None:
         v = result["p99_ack_ms"]
         check("p99_ack_ms", th.p99_ack_ms, v, v is not None and v <= th.p99_ack_ms)
+    if th.p99_ramp_ack_ms is not None:
+        v = result["p99_ramp_ack_ms"]
+        # a ramp over before the first answer came timed nothing: then the steady check covers the logins
+        check("p99_ramp_ack_ms", th.p99_ramp_ack_ms, v, v is None or v <= th.p99_ramp_ack_ms)
     if th.lost_frames is not None:
         v = truth.get("lost")
         check("lost_frames", th.lost_frames, v, v is not None and v <= th.lost_frames)
