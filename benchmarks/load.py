@@ -86,7 +86,7 @@ def main() -> int:
         duration, outage = (lambda n: 6.0), dict(vehicles=40, seconds=3.0, duration=12.0, period=1.0)
     else:
         series = {10.0: [(2000, 1), (5000, 1), (10000, 1), (20000, 2)], 1.0: [(500, 1), (1000, 1), (2000, 1)]}
-        duration, outage = (lambda n: n / 500 + 30.0), dict(vehicles=10000, seconds=60.0, duration=150.0, period=10.0)
+        duration, outage = (lambda n: n / 500 + 40.0), dict(vehicles=10000, seconds=60.0, duration=150.0, period=10.0)
     print(f"# load campaigns on {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
           f"{time.strftime('%Y-%m-%d %H:%M')}{' (quick)' if args.quick else ''}\n")
     best: dict[float, int] = {}

@@ -95,6 +95,7 @@ class _State:
         self.counts: Counter[str] = Counter()  # sent_data, public_data, drained, alarms
         self.online_at_stop: int | None = None
         self.spawned = False
+        self.ramp_over = False
         self.last_drained_at = 0.0
         # master side
         self.reports: dict[str, dict[str, Any]] = {}
@@ -121,6 +122,12 @@ class _State:
         self.duration = opts.gbt_duration or float(opts.run_time or self.profile.duration)
         self.settle = opts.gbt_settle
         self.result_path = opts.gbt_result
+
+    def all_online(self) -> bool:
+        """Every vehicle of this process was started and logged in once: the start's storm is over."""
+        if not self.ramp_over:
+            self.ramp_over = self.spawned and self.counts["first_logins"] >= len(self.users)
+        return self.ramp_over
 
     def snapshot(self) -> dict[str, Any]:
         """What this process reports to the master."""
@@ -186,7 +193,8 @@ class VehicleUser(User):
                              port=st.port, epoch=calendar_epoch(time.monotonic()))
         self.public = is_public(self.index, p.public_share)
         self.timeout = timers.response_timeout
-        self.pending: dict[int, float] = {}
+        self.pending: dict[int, tuple[float, str]] = {}  # command -> (sent at, stats name)
+        self.was_online = False
         self.framers: dict[str, Framer] = {}
         self.seen_lost = 0
         self.seen_failures = 0
@@ -204,10 +212,10 @@ class VehicleUser(User):
     @task
     def watch(self) -> None:
         now = time.monotonic()
-        for cmd, t0 in list(self.pending.items()):
+        for cmd, (t0, name) in list(self.pending.items()):
             if now - t0 > self.timeout:
                 del self.pending[cmd]
-                self._fire("ack", AWAITED[cmd], (now - t0) * 1000, ProtocolFailure(f"no answer in {self.timeout:g} s"))
+                self._fire("ack", name, (now - t0) * 1000, ProtocolFailure(f"no answer in {self.timeout:g} s"))
         failures, lost = self.driver.counters["connect_failures"], self.term.stats["links_lost"]
         new_failures = failures - self.seen_failures
         for _ in range(new_failures):
@@ -221,8 +229,6 @@ class VehicleUser(User):
     # ------------------------------------------------------------------ frames
 
     def _fire(self, kind: str, name: str, ms: float, exc: Exception | None = None, length: int = 0) -> None:
-        if kind == "ack" and not STATE.spawned:
-            name += RAMP  # the login storm of the ramp is judged apart from the steady state
         self.environment.events.request.fire(request_type=kind, name=name, response_time=ms,
                                              response_length=length, exception=exc, context={})
 
@@ -235,8 +241,10 @@ class VehicleUser(User):
             now = time.monotonic()
             old = self.pending.get(cmd)
             if old is not None:  # sent again before an answer came: the first one is unanswered
-                self._fire("ack", AWAITED[cmd], (now - old) * 1000, ProtocolFailure("no answer before the next try"))
-            self.pending[cmd] = now
+                self._fire("ack", old[1], (now - old[0]) * 1000, ProtocolFailure("no answer before the next try"))
+            # the login storm of the start (until every vehicle of this process was online once) is
+            # judged apart from the steady state
+            self.pending[cmd] = (now, AWAITED[cmd] + ("" if STATE.all_online() else RAMP))
         elif cmd in (0x02, 0x03):
             STATE.counts["sent_data"] += 1
             STATE.counts["public_data"] += int(self.public)
@@ -255,11 +263,15 @@ class VehicleUser(User):
                 continue
             cmd, ack = item[2], item[3]
             exc = None if ack == 0x01 else ProtocolFailure(f"error flag 0x{ack:02X}")
-            t0 = self.pending.pop(cmd, None) if link == "main" else None
-            if t0 is not None:
-                self._fire("ack", AWAITED[cmd], (now - t0) * 1000, exc)
-                if cmd == 0x01 and exc is None and self.term.backlog:
-                    self.drain_from = now  # logged in with stored samples: the reissue starts
+            sent = self.pending.pop(cmd, None) if link == "main" else None
+            if sent is not None:
+                self._fire("ack", sent[1], (now - sent[0]) * 1000, exc)
+                if cmd == 0x01 and exc is None:
+                    if not self.was_online:
+                        self.was_online = True
+                        STATE.counts["first_logins"] += 1
+                    if self.term.backlog:
+                        self.drain_from = now  # logged in with stored samples: the reissue starts
 
             elif exc is not None:
                 self._fire("ack", f"{label(cmd)} answer", 0, exc)

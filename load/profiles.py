@@ -28,8 +28,8 @@ class Thresholds:
     after recovery)."""
 
     error_rate: float | None = 0.001  # failures / protocol exchanges (acks awaited, links)
-    p99_ack_ms: float | None = 100.0  # p99 of login, heartbeat and time-sync round trips once all are started
-    p99_ramp_ack_ms: float | None = 5000.0  # the same during the ramp (the login storm of the start)
+    p99_ack_ms: float | None = 100.0  # p99 of login, heartbeat and time-sync round trips once all were online
+    p99_ramp_ack_ms: float | None = 5000.0  # the same before (the login storm of the start)
     lost_frames: int | None = 0  # data frames sent but not stored (server-side truth)
     relay_lost: int | None = 0  # public-service frames stored but not at the local platform
     online_share: float | None = 0.99  # vehicles online at the end / vehicles started
