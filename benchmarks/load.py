@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -77,10 +78,42 @@ def sustained(r: dict) -> bool:
     return bool(r.get("passed")) and r.get("cpu_mean") is not None and r["cpu_mean"] < CPU_LIMIT
 
 
+ROW = re.compile(r"^\| ([\d,]+) \| (\d+) \| (\d+) % \(max \d+\) \| (\d+) ms \|", re.MULTILINE)
+
+
+def plot(text: str, path: str) -> None:
+    """Capacity plot (vehicles vs steady p99 ack latency, per report period) from this script's output."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for section in text.split("## steady, report period ")[1:]:
+        period = section.split(" ", 1)[0]
+        pts = [(int(m.group(1).replace(",", "")), int(m.group(4))) for m in ROW.finditer(section)]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker="o", label=f"report period {period} s")
+    ax.axhline(100, color="red", linestyle="--", linewidth=1, label="steady threshold 100 ms")
+    ax.set_xlabel("vehicles")
+    ax.set_ylabel("p99 ack latency, steady state (ms)")
+    ax.set_title("Reference enterprise platform + locust load, one 2-core machine")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny fleets and short runs: a smoke test of every part")
+    ap.add_argument("--plot-from", metavar="OUTPUT", help="only draw the capacity plot from a saved output of "
+                    "this script (needs matplotlib), into --plot")
+    ap.add_argument("--plot", metavar="PNG", default="docs/load-capacity.png", help="where --plot-from draws")
     args = ap.parse_args()
+    if args.plot_from:
+        plot(Path(args.plot_from).read_text(encoding="utf-8"), args.plot)
+        return 0
     if args.quick:
         series = {10.0: [(60, 1)], 1.0: [(40, 1)]}
         duration, outage = (lambda n: 6.0), dict(vehicles=40, seconds=3.0, duration=12.0, period=1.0)
