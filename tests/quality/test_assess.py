@@ -216,3 +216,33 @@ def test_level3_alarm_period():
     assert m["n"] > 40 and m["value"] == 0.0 and m["verdict"] == "FAIL"
     clean = run(synth.fleet(2, 1200, seed=3))
     assert metric(clean, "alarm_period_compliance")["verdict"] == "N/A"  # no alarm: nothing to judge
+
+
+def test_presence_counts_missing_types_and_excuses_motors_while_parked_charging():
+    from harness.protocol import codec
+
+    fl = synth.fleet(1, 600, seed=2)
+    frames = list(fl.frames)
+
+    def edit(k, fn):
+        received, raw = frames[k]
+        frame = codec.decode(raw)
+        fn(frame.body)
+        frames[k] = (received, codec.encode(frame))
+
+    def drop(code):
+        return lambda body: body.__setitem__("items", [i for i in body["items"] if i["type"] != code])
+
+    for k in (3, 9, 17):
+        edit(k, drop(0x05))  # position missing: always required
+    for k in (4, 20):
+        edit(k, drop(0x02))  # motors missing while driving
+    for k in (30, 31):  # parked-charging without motors: not required
+        edit(k, lambda body: body["items"][0]["data"].__setitem__("charge_state", 1))
+        edit(k, drop(0x02))
+    res = run(synth.Fleet(frames=frames, records=len(frames)))
+    by = {p["name"]: p for p in res["presence"]}
+    assert by["position"]["missing"] == 3 and by["position"]["required"] == len(frames)
+    assert by["drive_motors"]["missing"] == 2 and by["drive_motors"]["required"] == len(frames) - 2
+    assert by["position"]["verdict"] == by["drive_motors"]["verdict"] == "FAIL"
+    assert by["alarm"]["missing"] == 0
