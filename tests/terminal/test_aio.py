@@ -80,7 +80,7 @@ def test_driver_runs_terminals_with_one_timer_and_no_task_per_terminal():
             term = Terminal(make_vin(i), 2025, COMPRESSED, Generator(i, alarm_rate=0), iccid=make_iccid(i),
                             host="127.0.0.1", port=port, time_scale=1 / K, epoch=epoch)
             driver.add(term)
-        for _ in range(100):  # wait (bounded) until every terminal is logged in
+        for _ in range(400):  # wait (bounded, 20 s: the machine may be busy) until every terminal is logged in
             await asyncio.sleep(0.05)
             if all(t.online for t in driver.terminals):
                 break
