@@ -249,6 +249,8 @@ class PlatformCore:
             return self._reject(link, raw, errors.ProtocolError(
                 f"edition {frame.edition} is not accepted here", offset=0, path="header.start"), now)
         if frame.is_response:
+            if "answer-responses" in self.defects:
+                return self._response(link, frame, raw, now) + [self._answer(link, frame, 0x01, raw[24:-1][:6])]
             return self._response(link, frame, raw, now)
         if link.kind == "unknown":
             link.kind = "platform" if frame.command in (0x05, 0x06) else "vehicle"
@@ -306,6 +308,8 @@ class PlatformCore:
             return []
         if cmd == 0x09:  # 2025 activation: accepted for registered vehicles
             self._store(link, frame, raw, now)
+            if "no-activation-answer" in self.defects:
+                return []
             body = {"status": 1, "info": 0}
             return [Send(link.conn, encode(Frame(0x0A, COMMAND_FLAG, frame.vin, body, frame.edition)))]
         self._store(link, frame, raw, now)

@@ -37,5 +37,7 @@ DEFECTS: dict[str, str] = {
     "no-duplicate-detection": "a repeated data frame (same VIN, command and time) is taken as new and relayed again",
     "drop-custom-types": "custom information types (0x80-0xFE) are stripped from stored frames",
     "alter-stored-bytes": "every stored frame has one data-unit byte changed",
+    "answer-responses": "a frame that is itself an answer (flag not 0xFE) is answered 0x01",
+    "no-activation-answer": "2025 activation 0x09 is stored but never answered with 0x0A",
     "ignore-upstream-acks": "acks of relayed data are ignored: relayed frames are resent and stay queued",
 }

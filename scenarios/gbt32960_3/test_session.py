@@ -115,3 +115,40 @@ async def test_idle_link_closed(topology, fleet, timers, expect, edition):
     within = timers.idle_timeout * 2 + 1
     expect.true(await link.closed_within(within), f"a silent link was still open after {within:g} s",
                 path="link.closed", expected=True, actual=False)
+
+
+@role("enterprise")
+@case("GBT32960.3-{edition}/6.3.2/01",
+      requirement="A frame whose response flag is not 0xFE is itself an answer, and the receiver must not answer "
+                  "it (6.3.2 T4).")
+async def test_answer_not_answered(topology, fleet, timers, expect, edition):
+    from harness.protocol.codec import assemble
+
+    v = topology.vehicle(public=False, edition=edition)
+    link = await logged_in(fleet, v, timers)
+    await link.send(assemble(edition, 0x07, 0x01, v.vin, b""))  # a heartbeat "answer" sent up
+    answer = await b.heartbeat_answered(link, v, timers)
+    expect.equal("next answer", (0x07, 0x01), (answer.command, answer.ack))
+    # the heartbeat command and the answer look alike: only one answer may arrive for the two frames
+    expect.true(await link.silent_for(timers.response_timeout * 2), "the answer frame was answered",
+                path="answers", expected=1, actual=2)
+
+
+@role("enterprise")
+@case("GBT32960.3-2025/B.3/01",
+      requirement="2025 activation 0x09 (time, chip id, public key, VIN, signature; T B.3) from a logged-in "
+                  "registered vehicle is answered by the platform with activation result 0x0A (status, info; "
+                  "T B.4) sent as a command (flag 0xFE).")
+async def test_activation_answered(topology, fleet, timers, expect):
+    from harness.protocol.codec import Frame, encode
+
+    v = topology.vehicle(public=False, edition=2025)
+    link = await logged_in(fleet, v, timers)
+    body = {"time": b.fresh_time(), "chip_id": "CHIP000000000001", "public_key": bytes(range(64)), "vin": v.vin,
+            "algorithm": 2, "r": bytes(256), "s": b""}
+    await link.send(encode(Frame(0x09, vin=v.vin, edition=2025, body=body)))
+    answer = await link.receive(answer_timeout(timers))
+    expect.equal("answer.command", 0x0A, answer.command, "activation not answered with 0x0A")
+    expect.equal("answer.ack", 0xFE, answer.ack)
+    expect.true(answer.body["status"] in (1, 2), f"activation status {answer.body['status']} is not 01/02",
+                path="answer.status", expected="1 or 2", actual=answer.body["status"])

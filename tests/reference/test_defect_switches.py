@@ -45,6 +45,8 @@ CAUGHT_BY = {
     "drop-custom-types": "case GBT32960.3-*/B.2.1/04",
     "alter-stored-bytes": "case GBT32960.3-*/B.2.1/01",
     "ignore-upstream-acks": "case GBT32960.3-*/5.2.2/01",
+    "answer-responses": "case GBT32960.3-*/6.3.2/01",
+    "no-activation-answer": "case GBT32960.3-2025/B.3/01",
 }
 
 

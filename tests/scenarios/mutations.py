@@ -25,6 +25,8 @@ CAUGHT: dict[str, list[str]] = {
     "first-frame-only": both("GBT32960.3-{e}/6.2/09"),
     "accept-bad-encryption": both("GBT32960.3-{e}/6.2/05"),
     "flags-2016-only": ["GBT32960.3-2025/6.2/03", "GBT32960.3-2025/6.2/05", "GBT32960.3-2025/B.1/02"],
+    "answer-responses": both("GBT32960.3-{e}/6.3.2/01"),
+    "no-activation-answer": ["GBT32960.3-2025/B.3/01"],
     "no-error-flag": both("GBT32960.3-{e}/6.2/03", "GBT32960.3-{e}/6.2/05", "GBT32960.3-{e}/B.2.1/03"),
     # sessions (Annex B)
     "accept-before-login": both("GBT32960.3-{e}/6.2/06", "GBT32960.3-{e}/B.2.1/05"),
