@@ -8,8 +8,9 @@
 Each user drives the project's sans-IO `Terminal` through the gevent driver, so the protocol logic is
 the simulator's. What goes to locust's statistics (request_type / name):
 
-- "ack" / "0x01 login", "0x07 heartbeat", "0x08 time-sync": round trip from the command to its answer;
-  a failure when the answer carries an error flag or none comes within the response timeout;
+- "ack" / "login", "heartbeat", "time-sync": round trip from the command to its answer; a failure when
+  the answer carries an error flag or none comes within the response timeout; sent before every vehicle
+  of the process was online once, the name ends in " (ramp)" (the start's login storm, judged apart);
 - "ack" / "0x02 realtime answer" ...: an error flag received for a data frame (always a failure);
 - "sent" / "0xNN name": every frame sent, by type (response time 0, length in bytes);
 - "link" / "disconnect", "connect failed": failures;
