@@ -136,6 +136,7 @@ async def test_duplicate_reissue_detected(topology, fleet, timers, expect, editi
     await link.send(data)
     if local is not None:  # the repeat comes once the first copy went upstream, as a late reissue would
         await eventually(lambda: any(f.raw == data for f in local.frames(vin=v.vin)), within)
+    link = await logged_in(fleet, v, timers)  # the wait may outlast the idle time: a new link, same vehicle
     await link.send(data)
     await link.send(control)  # relayed after the duplicate would be: its arrival bounds the wait
     rows = await _wait_rows(topology, v, data, 2, answer_timeout(timers))
