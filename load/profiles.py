@@ -71,8 +71,9 @@ class Profile:
         return dataclasses.asdict(self)
 
 
-# After an outage a 2025 terminal re-logs in every 3 min (B.1). The outage profile shortens that retry
-# (a lab setting, in the profile's timers) so the drain time measures the platform, not the timer.
+# After an outage a 2025 terminal re-logs in every 3 min (B.1), and after 3 failed logins waits 30 min
+# (param 0x0C). The outage profile shortens both (a lab setting, in the profile's timers) so the drain
+# time measures the platform, not the timers.
 OUTAGE_RETRY = 5.0
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (
@@ -82,7 +83,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
             thresholds=Thresholds(p99_ack_ms=200.0)),
     Profile("outage", "all vehicle links cut through the fault proxy for T, then healed: login storm and "
             "reissue storm", duration=120.0,
-            timers={"terminal_login_retry": OUTAGE_RETRY, "response_timeout": 5.0},
+            timers={"terminal_login_retry": OUTAGE_RETRY, "login_backoff": 2 * OUTAGE_RETRY, "response_timeout": 5.0},
             events=({"at": 0.25, "action": "partition", "seconds": 20.0},),
             thresholds=Thresholds(p99_ack_ms=500.0, error_rate=None, reissue_drained_within=60.0,
                                   expected_failures=("disconnect", "connect failed", "login"))),
