@@ -350,6 +350,8 @@ def _campaign(environment: Any) -> None:
             gevent.sleep(0.2)
     _finish(environment)
     runner.quit()
+    if environment.web_ui is not None:
+        environment.web_ui.stop()  # with the web UI, locust's main greenlet is the UI's: stop it too
 
 
 def _events(environment: Any) -> None:
