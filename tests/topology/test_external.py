@@ -24,7 +24,8 @@ def test_relay_cases_pass_against_an_external_sut(tmp_path):
     creds = {"platform_id": "MAKER-ENT-01", "username": "maker", "password": "pw-01"}
     cfg = {"name": "MAKER-ENT-01", "listen": f"127.0.0.1:{sut_port}", "storage": str(tmp_path / "sut.sqlite"),
            "vehicles": [{"vin": v.vin, "public_service": v.public_service, "region": v.region} for v in vehicles],
-           "timers": {"platform_login_retry": 0.3, "response_timeout": 0.3, "tick": 0.02},
+           # the SUT starts before the harness listens: retry quickly, back off briefly
+           "timers": {"platform_login_retry": 0.3, "login_backoff": 0.5, "response_timeout": 0.3, "tick": 0.02},
            "upstreams": [{"name": "local", "host": "127.0.0.1", "port": local_port, "role": "local",
                           "region": "110000", **creds},
                          {"name": "national", "host": "127.0.0.1", "port": national_port, "role": "national",
