@@ -1,6 +1,7 @@
 """NOTICE-2016 1.2/b and 1.2/g: public-service vehicles are relayed to the local platform of their
 region, byte-identical and in order; private vehicles and other regions never are."""
 
+from harness.protocol.codec import decode
 from scenarios.kit import case, eventually, logged_in, realtime_frame, role
 
 FRAMES = 5
@@ -19,9 +20,14 @@ async def test_public_service_vehicle_relayed_byte_identical(topology, fleet, ti
         await link.send(frame)
     local = topology.local
     within = timers.report_period * 4 + 2
-    # other cases relay this vehicle too: wait for these very frames, not for any FRAMES of its frames
-    arrived = await eventually(lambda: set(sent) <= {f.raw for f in local.frames(vin=v.vin)}, within)
-    got = [f.raw for f in local.frames(vin=v.vin, commands=(0x02, 0x03))]
+    # other cases relay this vehicle too: wait for the collection times of these very frames
+    times = {str(decode(f).body["time"]) for f in sent}
+
+    def mine() -> list[bytes]:
+        return [f.raw for f in local.frames(vin=v.vin, commands=(0x02, 0x03)) if f.collected_at in times]
+
+    arrived = await eventually(lambda: len(mine()) >= FRAMES, within)
+    got = mine()
     expect.count("frames sent", FRAMES)
     expect.count("frames relayed", len(got))
     expect.true(arrived, f"{len(got)} of {FRAMES} frames reached the local platform within {within:g} s",
