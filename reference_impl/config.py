@@ -5,6 +5,7 @@ role: enterprise            # enterprise | local | national
 name: ENT-PLATFORM-01       # our unique id (17 bytes max) in platform login frames
 listen: 127.0.0.1:32960
 editions: [2016, 2025]      # accepted on the same port
+foreign_edition: error      # a frame of an edition not listed: error (answered 0x02 in its framing) | drop
 storage: ./data/enterprise.sqlite
 response_style: time-only   # time-only (main body 6.3.2) | full (2016 Annex B.3.3.2)
 vehicles:                   # registered vehicles
@@ -80,6 +81,7 @@ class PlatformConfig:
     name: str = "REFERENCE"
     listen: str = "127.0.0.1:0"
     editions: tuple[int, ...] = (2016, 2025)
+    foreign_edition: str = "error"  # a frame of an edition not in `editions`: "error" (answer 0x02) or "drop"
     storage: str = "platform.sqlite"
     response_style: str = "time-only"
     vehicles: dict[str, Vehicle] = field(default_factory=dict)
@@ -91,6 +93,7 @@ class PlatformConfig:
     data_call_mode: str = "platform-forward"
     accept_unknown_vins: bool = False
     control_port: int | None = None  # gRPC control (issue 4)
+    security: dict[str, Any] = field(default_factory=dict)  # keys and crypto options: reference_impl/security.py
 
     @property
     def host(self) -> str:
@@ -139,6 +142,8 @@ def validate(cfg: PlatformConfig) -> None:
         raise ValueError(f"unknown defect switches: {', '.join(sorted(bad))} (see --help)")
     if cfg.data_call_mode not in ("platform-forward", "terminal-link"):
         raise ValueError("data_call_mode is platform-forward or terminal-link")
+    if cfg.foreign_edition not in ("error", "drop"):
+        raise ValueError("foreign_edition is error or drop")
     if cfg.response_style not in ("time-only", "full"):
         raise ValueError("response_style is time-only or full")
     if len(cfg.name.encode()) > 17:

@@ -318,7 +318,11 @@ class PlatformControl(ControlServicer):
             body = command_body(request.body_json, command, request.vin, link.edition)
         except ValueError as exc:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"body_json: {exc}")
-        self.server.run(self.core.command(request.vin, command, body, self.server.clock()))
+        try:
+            actions = self.core.command(request.vin, command, body, self.server.clock())
+        except ValueError as exc:  # e.g. a set of a read-only parameter: nothing is sent
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        self.server.run(actions)
         pending = self.core.pending[(request.vin, command)]
         if request.wait > 0:
             await self._until(lambda: pending.answer is not None or pending.failed,

@@ -20,11 +20,12 @@ from typing import Any
 from harness.protocol import datacall, errors
 from harness.protocol.codec import COMMAND_FLAG, Frame, assemble, bcc, decode, encode
 from harness.protocol.framer import Framer
-from harness.protocol.messages import PARAM_LENGTH_OF, command_body
+from harness.protocol.messages import PARAM_LENGTH_OF, READ_ONLY_PARAMS, command_body
 from harness.protocol.schema import Timestamp
 from harness.protocol.timers import Timers
 
 from .config import Account, PlatformConfig, Upstream, Vehicle
+from .security import PlatformSecurity, Refusal
 from .store import Store
 from .uplink import Uplink
 from .warnings import ThresholdMonitor
@@ -88,6 +89,7 @@ class PendingCommand:
     tries: int = 1
     answer: Frame | None = None
     failed: bool = False
+    body: dict = field(default_factory=dict)  # what was asked (a set's params: the move it records)
 
 
 @dataclass
@@ -124,6 +126,9 @@ class PlatformCore:
         self.completed: list[PendingCommand] = []
         self.calls: dict[int, DataCall] = {}
         self.spot_checks: dict[str, Any] = {}
+        self.activations: dict[str, str] = {}  # 2025 activation: chip id -> VIN
+        self.keys: dict[str, dict] = {}  # 2025 key exchange 0x0B: VIN -> the key's fields (crypto lives elsewhere)
+        self._last_live: dict[str, Any] = {}  # VIN -> collection time of its latest real-time frame
         # collection times are calendar time, so the ≤1 s rule is checked uncompressed
         self.monitor = ThresholdMonitor(config.thresholds)
         self.uplinks = {u.name: Uplink(u, self) for u in config.upstreams} if config.role == "enterprise" else {}
@@ -136,6 +141,7 @@ class PlatformCore:
         # called with every frame received ("in", once it is handled) and sent ("out", by the driver
         # through `sent`) on every link; empty unless someone watches (the control service's StreamFrames)
         self.observers: list[FrameObserver] = []
+        self.security = PlatformSecurity(config.security, self.defects)  # keys, decryption, 2025 signatures
 
     # ================================================================== events from the driver
     def opened(self, conn: int, peer: str, now: float) -> list[Action]:
@@ -245,9 +251,17 @@ class PlatformCore:
             frame = decode(raw)
         except errors.ProtocolError as exc:
             return self._reject(link, raw, exc, now)
-        if frame.edition not in self.cfg.editions:
+        if frame.edition not in self.cfg.editions and "accept-any-edition" not in self.defects:
+            if self.cfg.foreign_edition == "drop":  # the configured answer to a foreign edition: none
+                self.stats["rejected"] += 1
+                log.info("%s: edition %d frame dropped (not accepted here)", link.peer, frame.edition)
+                return []
             return self._reject(link, raw, errors.ProtocolError(
                 f"edition {frame.edition} is not accepted here", offset=0, path="header.start"), now)
+        if frame.encryption != 0x01 or frame.edition == 2025:  # decrypt, verify signatures (security.py)
+            frame, raw, refusal = self.security.inbound(frame, raw, now)
+            if refusal is not None:
+                return self._refuse(link, frame, raw, refusal, now)
         if frame.is_response:
             if "answer-responses" in self.defects:
                 return self._response(link, frame, raw, now) + [self._answer(link, frame, 0x01, raw[24:-1][:6])]
@@ -258,6 +272,20 @@ class PlatformCore:
         if link.kind == "platform":
             return self._platform_frame(link, frame, raw, now)
         return self._vehicle_frame(link, frame, raw, now)
+
+    def _refuse(self, link: Link, frame: Frame, raw: bytes, refusal: Refusal, now: float) -> list[Action]:
+        """A frame security.py refused: answered with its flag (2025: 0x07 decryption, 0x05 signature),
+        keeping the sender's time when the data unit could be read."""
+        self.stats["rejected"] += 1
+        log.info("%s %s: refused: %s", link.peer, link.identity or "-", refusal.error)
+        if refusal.store:
+            self._store(link, frame, raw, now)
+        keep = _kept_in_answer(frame.edition, frame.command)
+        if frame.is_response or keep is None or ("no-error-flag" in self.defects and refusal.flag != 0x01):
+            return []
+        plain = refusal.plaintext or b""
+        body = (plain[:6] if len(plain) >= 6 else bytes(now_timestamp(now))) if keep else b""
+        return [self._answer_raw(link, frame.edition, frame.command, refusal.flag, raw[4:21], body)]
 
     def _reject(self, link: Link, raw: bytes, exc: errors.ProtocolError, now: float) -> list[Action]:
         self.stats["rejected"] += 1
@@ -310,10 +338,44 @@ class PlatformCore:
             self._store(link, frame, raw, now)
             if "no-activation-answer" in self.defects:
                 return []
-            body = {"status": 1, "info": 0}
+            body = self._activate(frame)
             return [Send(link.conn, encode(Frame(0x0A, COMMAND_FLAG, frame.vin, body, frame.edition)))]
+        if cmd == 0x0B and frame.edition == 2025:
+            return self._key_exchange(link, frame, raw, now)
         self._store(link, frame, raw, now)
         return []
+
+    def _activate(self, frame: Frame) -> dict[str, int]:
+        """T B.4 result: 01/00 activated; 02/01 the chip is activated for another VIN; 02/02 the VIN is
+        activated with another chip (VIN duplicate). Activating the same chip and VIN again is fine."""
+        chip, vin = str(frame.body["chip_id"]).strip(), frame.vin
+        owner = self.activations.get(chip)
+        if "activation-always-ok" not in self.defects:
+            if owner is not None and owner != vin:
+                return {"status": 2, "info": 1}
+            if owner is None and vin in self.activations.values():
+                return {"status": 2, "info": 2}
+        self.activations[chip] = vin
+        return {"status": 1, "info": 0}
+
+    def _key_exchange(self, link: Link, frame: Frame, raw: bytes, now: float) -> list[Action]:
+        """2025 0x0B from a vehicle: the key is recorded and the frame answered with its body repeated
+        (its data unit starts with no time to keep); a key already expired is refused 0x02."""
+        self._store(link, frame, raw, now)
+        if "no-key-exchange-answer" in self.defects:
+            return []
+        body = frame.body
+        try:
+            expires = Timestamp(*body["expires"]).to_datetime()
+            valid_from = Timestamp(*body["valid_from"]).to_datetime()
+        except (ValueError, TypeError):
+            return [self._answer_raw(link, 2025, 0x0B, 0x06, raw[4:21], raw[24:-1])]
+        current = now_timestamp(now).to_datetime()
+        if (expires <= current or expires <= valid_from) and "accept-expired-key" not in self.defects:
+            return [self._answer_raw(link, 2025, 0x0B, 0x02, raw[4:21], raw[24:-1])]
+        self.keys[frame.vin] = {"key_type": body["key_type"], "key": body["key"], "valid_from": str(
+            Timestamp(*body["valid_from"])), "expires": str(Timestamp(*body["expires"]))}
+        return [self._answer_raw(link, 2025, 0x0B, 0x01, raw[4:21], raw[24:-1])]
 
     def _vehicle_login(self, link: Link, frame: Frame, raw: bytes, now: float) -> list[Action]:
         vin = frame.vin
@@ -341,6 +403,8 @@ class PlatformCore:
         return actions
 
     def _vehicle_data(self, link: Link, frame: Frame, raw: bytes, now: float) -> list[Action]:
+        if self._defect_drops(frame):
+            return []
         stored = raw
         if "reissue-stored-as-realtime" in self.defects and frame.command == 0x03:
             stored = rewrite_command(raw, 0x02)
@@ -359,13 +423,30 @@ class PlatformCore:
             self._relay(frame, raw, now)
         return actions
 
+    def _defect_drops(self, frame: Frame) -> bool:
+        """Self-test switches that lose level-3 alarm data (§5.2.4): frequent frames, pre-fault reissue."""
+        if not {"drop-frequent-data", "drop-stale-reissue"} & self.defects:
+            return False
+        try:
+            when = Timestamp(*frame.body["time"]).to_datetime()
+        except (ValueError, TypeError, KeyError):
+            return False
+        last = self._last_live.get(frame.vin)
+        if frame.command == 0x02:
+            if "drop-frequent-data" in self.defects and last is not None and 0 <= (when - last).total_seconds() < 10:
+                return True
+            self._last_live[frame.vin] = max(when, last) if last is not None else when
+            return False
+        return "drop-stale-reissue" in self.defects and last is not None and when < last
+
     def _check_thresholds(self, link: Link, frame: Frame, now: float) -> list[Action]:
         found = self.monitor.check(frame.vin, frame.edition, frame.body)
         actions: list[Action] = []
         for kind, detail, level3 in found:
             self.stats["warnings"] += 1
             self.stats["level3_alarms"] += int(level3)
-            self.store.warn(frame.vin, kind, detail, now)
+            if not (level3 and "no-level3-record" in self.defects):
+                self.store.warn(frame.vin, kind, detail, now)
             if "no-warning" in self.defects or level3:
                 continue  # a level-3 alarm comes from the vehicle itself; no warning back
             actions += self.command(frame.vin, 0x82, {"command": 0x06, "params": {
@@ -429,10 +510,14 @@ class PlatformCore:
     def _response(self, link: Link, frame: Frame, raw: bytes, now: float) -> list[Action]:
         self._store(link, frame, raw, now)
         key = (frame.vin, frame.command)
-        pending = self.pending.pop(key, None)
-        if pending is not None:
+        pending = self.pending.get(key)
+        if pending is not None and "ignore-command-answers" not in self.defects:
+            if frame.ack != 0x01 and "retry-on-failure-answer" in self.defects:
+                return []  # as if unanswered: the timeout resends it
+            del self.pending[key]
             pending.answer = frame
             self.completed.append(pending)
+            self._command_answered(pending, frame, now)
             return []
         if self.cfg.role == "national" and frame.command in (datacall.DATA_CALL, datacall.SPOT_CHECK):
             return self._call_answer(link, frame, now)
@@ -445,14 +530,31 @@ class PlatformCore:
         link = self.links.get(conn) if conn is not None else None
         if link is None:
             raise LookupError(f"vehicle {vin} is not online")
+        if command == 0x81 and "set-read-only-params" not in self.defects:
+            read_only = sorted({i["id"] for i in body.get("params", ())} & READ_ONLY_PARAMS)
+            if read_only:  # T B.12: 0x07/0x08 are read-only
+                raise ValueError("parameters " + ", ".join(f"0x{i:02X}" for i in read_only) + " are read-only")
         data = encode(Frame(command, COMMAND_FLAG, vin, {"time": now_timestamp(now), **body}, link.edition))
+        data = _command_defects(self.defects, data, command, vin, body, now, link.edition)
         interval = self.timers.control_resend if command == 0x82 else self.timers.response_timeout
-        self.pending[(vin, command)] = PendingCommand(vin, command, data, now + interval, interval)
+        self.pending[(vin, command)] = PendingCommand(vin, command, data, now + interval, interval, body=body)
         return [Send(link.conn, data)]
+
+    def _command_answered(self, p: PendingCommand, frame: Frame, now: float) -> None:
+        """B.2.3: a failure answer is recorded; a set of the platform address that succeeded is recorded
+        as the vehicle's move (the terminal logs in to the new platform next)."""
+        ok = frame.ack == 0x01
+        if not ok:
+            self.store.warn(p.vin, "command-failed", f"0x{p.command:02X} answered 0x{frame.ack:02X}", now)
+        params = {i["id"]: i["value"] for i in p.body.get("params", ())} if p.command == 0x81 else {}
+        if {0x05, 0x06} & set(params) and (ok or "move-on-failure" in self.defects) \
+                and "no-move-record" not in self.defects:
+            self.store.warn(p.vin, "moved", f"{params.get(0x05, '')}:{params.get(0x06, '')}", now)
 
     def _command_timeout(self, key: tuple[str, int], p: PendingCommand, now: float) -> list[Action]:
         conn = self.online.get(p.vin)
-        if p.tries >= self.timers.command_tries or conn is None or "no-command-resend" in self.defects:
+        tries = self.timers.command_tries * (2 if "too-many-command-resends" in self.defects else 1)
+        if p.tries >= tries or conn is None or "no-command-resend" in self.defects:
             p.failed = True
             del self.pending[key]
             self.completed.append(p)
@@ -670,6 +772,27 @@ def _kept_in_answer(edition: int, command: int) -> bool | None:
     if node is None or not node.fields:
         return False
     return True if node.fields[0].name == "time" else None
+
+
+def _command_defects(defects: set[str], data: bytes, command: int, vin: str, body: dict, now: float,
+                     edition: int) -> bytes:
+    """Self-test switches that mis-encode query/set/control (Annex B.2.2-B.2.4); `data` when none applies."""
+    unit = bytearray(data[24:-1])
+    if command == 0x80 and "query-ids-off-by-one" in defects:
+        unit[7:] = bytes((i - 1) & 0xFF for i in unit[7:])
+    elif command == 0x81 and edition == 2025 and "set-periods-as-word" in defects \
+            and {0x02, 0x03} & {i["id"] for i in body.get("params", ())}:
+        unit = bytearray(encode(Frame(0x81, COMMAND_FLAG, vin, {"time": now_timestamp(now), **body}, 2016))[24:-1])
+    elif command == 0x81 and "set-port-little-endian" in defects:
+        params = [dict(i, value=int.from_bytes(i["value"].to_bytes(2, "big"), "little"))
+                  if i["id"] in (0x06, 0x0F) else i for i in body.get("params", ())]
+        unit = bytearray(encode(Frame(0x81, COMMAND_FLAG, vin, {"time": now_timestamp(now), "count": body.get(
+            "count", len(params)), "params": params}, edition))[24:-1])
+    elif command == 0x82 and "control-params-dropped" in defects:
+        del unit[7:]
+    else:
+        return data
+    return assemble(edition, command, COMMAND_FLAG, vin, bytes(unit))
 
 
 def _is_vin(vin: str) -> bool:

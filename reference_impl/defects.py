@@ -40,4 +40,32 @@ DEFECTS: dict[str, str] = {
     "answer-responses": "a frame that is itself an answer (flag not 0xFE) is answered 0x01",
     "no-activation-answer": "2025 activation 0x09 is stored but never answered with 0x0A",
     "ignore-upstream-acks": "acks of relayed data are ignored: relayed frames are resent and stay queued",
+    # query/set/control from the platform (Annex B.2.2-B.2.4)
+    "query-ids-off-by-one": "query 0x80 asks for every parameter id one lower (a 0-based parameter table)",
+    "set-port-little-endian": "set 0x81 encodes the port parameters 0x06/0x0F little-endian",
+    "set-periods-as-word": "2025 set 0x81 encodes params 0x02/0x03 as WORD (the 2016 widths)",
+    "set-read-only-params": "set 0x81 of the read-only params 0x07/0x08 is sent to the vehicle",
+    "control-params-dropped": "control 0x82 is sent without its parameters (upgrade string, warning level)",
+    "too-many-command-resends": "an unanswered query/set/control is resent 6 times, not 3",
+    "ignore-command-answers": "answers to query/set/control are stored but not matched: resent until given up",
+    "retry-on-failure-answer": "a failure answer (flag not 0x01) to query/set/control counts as no answer: resent",
+    "no-move-record": "a successful set of the platform domain/port (0x04-0x06) is not recorded as a move",
+    "move-on-failure": "a set of the platform domain/port is recorded as a move even when the vehicle refuses it",
+    # level-3 alarm data (§5.2.4)
+    "drop-frequent-data": "real-time frames less than 10 s (collection time) after the vehicle's last are dropped",
+    "drop-stale-reissue": "reissue 0x03 older than the vehicle's latest real-time frame is discarded as stale",
+    "no-level3-record": "a level-3 alarm reported by a vehicle is not recorded",
+    # edition behaviour (2025)
+    "activation-always-ok": "every activation 0x09 is answered 01/00, even a chip or VIN already activated",
+    "no-key-exchange-answer": "2025 key exchange 0x0B is stored but never answered",
+    "accept-expired-key": "a key exchange whose key has already expired is accepted",
+    "accept-any-edition": "the configured editions are ignored: a 2016-only platform accepts 2025 frames",
+    # upstream platform exchange (§5.1, §5.2)
+    "login-retry-fast": "the upstream re-login interval is a quarter of platform_login_retry",
+    "no-resend-on-error": "an error answer to relayed data is taken as done: the data is not resent",
+    "relay-batched": "relayed real-time data is held and sent in batches every 8 report periods",
+    # confidentiality and integrity (reference_impl/security.py)
+    "skip-signature-check": "2025 signatures are not verified: a tampered real-time/reissue/activation frame is accepted",
+    "accept-wrong-key": "a data unit that does not decrypt (wrong or missing key) is answered 0x01 and stored as received",
+    "ignore-key-validity": "data-unit keys set by key exchange 0x0B are used outside their validity window",
 }

@@ -59,6 +59,7 @@ class Uplink:
         self._pending_fresh: list[tuple[tuple[str, str], bytes]] = []
         self.backlog_cursor = 0
         self.backlog_end = 0
+        self._last_batch = 0.0  # defect relay-batched only
         self.stats = dict(logins=0, login_failures=0, sent_live=0, sent_reissue=0, acked=0, errors=0, dropped=0)
 
     # ------------------------------------------------------------------ connection life
@@ -121,7 +122,8 @@ class Uplink:
         self.login_serial = self.login_serial % 65531 + 1
         body = {"time": stamp, "serial": self.login_serial, "username": self.cfg.username,
                 "password": self.cfg.password, "encryption_rule": self.cfg.encryption_rule}
-        self.login_deadline = now + self.core.timers.platform_login_retry
+        retry = self.core.timers.platform_login_retry
+        self.login_deadline = now + (retry / 4 if "login-retry-fast" in self.core.defects else retry)
         return self.send(encode(Frame(0x05, COMMAND_FLAG, self.platform_id, body, self.cfg.edition)))
 
     @property
@@ -205,7 +207,7 @@ class Uplink:
             return
         if "ignore-upstream-acks" in self.core.defects:
             return
-        if frame.ack == 0x01:
+        if frame.ack == 0x01 or "no-resend-on-error" in self.core.defects:
             del self.inflight[key]
             self.core.store.done(self.cfg.name, key)
             self.stats["acked"] += 1
@@ -231,6 +233,10 @@ class Uplink:
         room = WINDOW - len(self.inflight)
         if room <= 0 or not self._pending_fresh:
             return []
+        if "relay-batched" in self.core.defects:
+            if now - self._last_batch < 8 * self.core.timers.report_period:
+                return []
+            self._last_batch = now
         fresh = self._pending_fresh[:room]
         del self._pending_fresh[:room]
         actions: list[Action] = []

@@ -108,3 +108,82 @@ async def heartbeat_answered(link: RawLink, v: VehicleSpec, timers: Timers) -> F
     answer that came before it (to an earlier frame) is returned instead, for the case to judge."""
     await link.send(empty(v, 0x07))
     return await link.receive(answer_timeout(timers))
+
+
+# ---------------------------------------------------------------- query/set/control (Annex B.2.2-B.2.4)
+def param_table(edition: int, host: str = "127.0.0.1", port: int = 32960) -> dict[int, tuple[Any, bytes]]:
+    """Every parameter of T B.12 (2025: T B.8) with a value and its encoding written out by hand, so a
+    platform's bytes are checked against the table, not against our own codec. 2025 made 0x02/0x03 BYTE."""
+    word = 2 if edition == 2016 else 1
+    domain, public = host.encode(), b"127.0.0.2"
+    return {
+        0x01: (1000, (1000).to_bytes(2, "big")),
+        0x02: (10, (10).to_bytes(word, "big")),
+        0x03: ((1000, (1000).to_bytes(2, "big")) if edition == 2016 else (1, b"\x01")),
+        0x04: (len(domain), bytes((len(domain),))),
+        0x05: (host, domain),
+        0x06: (port, port.to_bytes(2, "big")),
+        0x07: ("HW001", b"HW001"),
+        0x08: ("FW001", b"FW001"),
+        0x09: (30, b"\x1e"),
+        0x0A: (60, (60).to_bytes(2, "big")),
+        0x0B: (61, (61).to_bytes(2, "big")),
+        0x0C: (30, b"\x1e"),
+        0x0D: (len(public), bytes((len(public),))),
+        0x0E: (public.decode(), public),
+        0x0F: (32961, (32961).to_bytes(2, "big")),
+        0x10: (2, b"\x02"),
+    }
+
+
+WRITABLE = tuple(i for i in range(0x01, 0x11) if i not in (0x07, 0x08))
+
+
+def params_unit(table: dict[int, tuple[Any, bytes]], ids: tuple[int, ...]) -> bytes:
+    """count B + (id B + value) for each id: a set's or a query answer's parameter list (T B.10/B.13)."""
+    return bytes((len(ids),)) + b"".join(bytes((i,)) + table[i][1] for i in ids)
+
+
+def params_json(table: dict[int, tuple[Any, bytes]], ids: tuple[int, ...]) -> list[dict[str, Any]]:
+    return [{"id": i, "value": table[i][0]} for i in ids]
+
+
+async def next_command(link: RawLink, command: int, timeout: float) -> bytes:
+    """The next frame `command` the platform sends as a command (flag 0xFE) on this link; answers to the
+    vehicle's own frames (heartbeats) are skipped."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        raw = await link.receive_raw(max(deadline - time.monotonic(), 0.001))
+        if raw[2] == command and raw[3] == 0xFE:
+            return raw
+
+
+async def commands_within(link: RawLink, command: int, seconds: float, *, keepalive: bytes = b"",
+                          every: float = 0.0) -> list[tuple[float, bytes]]:
+    """Every command frame `command` the platform sends on this link within `seconds`, with the
+    monotonic time it arrived; `keepalive` (a heartbeat) is sent every `every` s so the link is not idle."""
+    import time
+
+    out: list[tuple[float, bytes]] = []
+    now = time.monotonic()
+    deadline, beat = now + seconds, now + every
+    while (left := deadline - time.monotonic()) > 0:
+        if keepalive and time.monotonic() >= beat:
+            await link.send(keepalive)
+            beat = time.monotonic() + every
+        try:
+            raw = await link.receive_raw(min(left, beat - time.monotonic()) if keepalive else left)
+        except TimeoutError:
+            continue
+        if raw[2] == command and raw[3] == 0xFE:
+            out.append((time.monotonic(), raw))
+    return out
+
+
+def answer_to(raw: bytes, flag: int, unit: bytes | None = None) -> bytes:
+    """The vehicle's answer to a platform command: same command, VIN and framing, `flag`, and the command's
+    time (or `unit`, a whole data unit)."""
+    edition = 2025 if raw[:2] == b"$$" else 2016
+    return assemble(edition, raw[2], flag, raw[4:21], unit if unit is not None else raw[24:30])
