@@ -62,8 +62,11 @@ class Frame:
         return self.vin.rstrip("\0")
 
 
-def decode(data: bytes | bytearray | memoryview, *, edition: int | None = None) -> Frame:
-    """Decode exactly one frame. Raises a `ProtocolError` subclass naming offset and field."""
+def decode(data: bytes | bytearray | memoryview, *, edition: int | None = None, crypto: Any = None) -> Frame:
+    """Decode exactly one frame. Raises a `ProtocolError` subclass naming offset and field.
+
+    With `crypto` (a `crypto.FrameCrypto`), an encrypted data unit is decrypted and decoded after the
+    BCC check (spec §1: BCC over the ciphertext first, then decrypt); without it, it stays bytes."""
     data = bytes(data)
     if len(data) < HEADER_SIZE + 1:
         raise errors.Truncated(f"a frame has at least 25 bytes, got {len(data)}", offset=len(data),
@@ -92,6 +95,9 @@ def decode(data: bytes | bytearray | memoryview, *, edition: int | None = None) 
     body_bytes = data[HEADER_SIZE:-1]
     frame = Frame(command, ack, vin.decode("ascii", "surrogateescape"), None, ed, enc)
     frame.body = decode_body(ed, command, ack, body_bytes) if enc == 0x01 else body_bytes
+    if crypto is not None:
+        frame.extra["plaintext"] = body_bytes if enc == 0x01 else None
+        return crypto.decrypt_frame(frame)
     return frame
 
 
@@ -129,8 +135,13 @@ def decode_unit(candidates: tuple[Struct, ...], body: bytes, *, edition: int = 0
     raise diagnose(edition, candidates[-1], body).shifted(base)
 
 
-def encode(frame: Frame) -> bytes:
-    """Encode a frame; length and BCC are always computed (craft bad ones with the scapy layer)."""
+def encode(frame: Frame, *, crypto: Any = None) -> bytes:
+    """Encode a frame; length and BCC are always computed (craft bad ones with the scapy layer).
+
+    With `crypto` (a `crypto.FrameCrypto`), the data unit is signed (2025) and encrypted with its
+    keys and encryption byte, and the BCC covers the ciphertext."""
+    if crypto is not None:
+        return crypto.seal(frame)
     if isinstance(frame.body, (bytes, bytearray)):
         body = bytes(frame.body)
     elif frame.body is None:
