@@ -26,6 +26,7 @@ import pytest
 from harness.protocol import errors as proto_errors
 from harness.protocol.timers import Timers
 from harness.report.model import RED, CaseResult, Evidence, FieldDiff, FrameEvidence, RunResult, Sut
+from harness.topology.terminal import StimulusUnavailable
 from harness.wire import LinkClosed, RawLink, Wire
 
 CASE_RESULTS = pytest.StashKey[list[CaseResult]]()
@@ -36,9 +37,12 @@ ITEM_PHASES = pytest.StashKey[dict[str, pytest.TestReport]]()
 # failures that mean "the SUT did not behave": everything else in a case is a harness ERROR
 SUT_FAILURES = (AssertionError, TimeoutError, LinkClosed, proto_errors.ProtocolError)
 
+# a terminal SUT's calendar runs report_period / 10 s times faster (see harness/topology/terminal.py), so
+# alarm_period 0.05 reads as its 1 s; the power-off timers are squeezed harder to keep cases short
 COMPRESSED = Timers(tick=0.02, response_timeout=0.3, control_resend=0.3, platform_login_retry=0.3,
                     login_backoff=2.0, idle_timeout=2.0, data_resend=0.3, heartbeat=0.5, report_period=0.5,
-                    terminal_login_retry=0.5)
+                    terminal_login_retry=0.5, alarm_period=0.05, alarm_window=1.5, after_power_off=1.5,
+                    post_drive_monitoring=3.0)
 
 
 class NotApplicable(Exception):
@@ -51,7 +55,8 @@ class NotApplicable(Exception):
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("gbt32960", "GB/T 32960 conformance")
     g.addoption("--sut", default="reference",
-                help="what is tested: reference (embedded, default), docker (our images), or tcp://HOST:PORT")
+                help="what is tested: reference (embedded, default), docker (our images), tcp://HOST:PORT (a running "
+                     "platform), or external (with --role terminal: a T-Box set up by the PIXIT's terminal: section)")
     g.addoption("--sut-image", default=None, help="the maker's platform image (docker backend)")
     g.addoption("--role", default="enterprise", choices=("enterprise", "local", "national", "terminal"),
                 help="the role the SUT plays (default enterprise)")
@@ -70,6 +75,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--sut-defect", action="append", default=[], metavar="NAME",
                 help="self-tests only: switch a defect on in the reference SUT")
     g.addoption("--list-cases", action="store_true", help="list the selected cases and exit")
+    g.addoption("--can-interface", default=None, metavar="NAME",
+                help="GB/T 27930 cases: test an external BMS or charger on this python-can interface (socketcan, "
+                     "virtual, ...) instead of our simulator; PICS charging.role says which (docs/charging.md)")
+    g.addoption("--can-channel", default=None, metavar="NAME", help="its CAN channel, e.g. can0 or vcan0")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -333,6 +342,39 @@ async def fleet(topology: Any, wire: Wire) -> AsyncIterator[Fleet]:
     await f.close()
 
 
+def _case_edition(request: pytest.FixtureRequest) -> int:
+    """The case's edition: its `edition` parameter, or the one its id names (an edition-only case)."""
+    if "edition" in request.fixturenames:
+        return int(request.getfixturevalue("edition"))
+    mark = request.node.get_closest_marker("case")
+    return 2025 if mark is not None and "-2025/" in str(mark.args[0]) else 2016
+
+
+@pytest.fixture
+async def platform(topology: Any, wire: Wire, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """--role terminal: the enterprise platform the harness plays, listening for the terminal SUT."""
+    from harness.topology.scripted import ScriptedPlatform
+
+    edition = _case_edition(request)
+    rig = topology.extra.get("terminal_rig")
+    if rig is None:
+        pytest.skip("N/A: this case needs --role terminal")
+    if edition not in rig.editions():
+        pytest.skip(f"N/A: the terminal does not claim the {edition} edition")
+    p = await ScriptedPlatform(wire, "platform").listen(*rig.listen_address())
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+async def tbox(topology: Any, platform: Any, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """--role terminal: the terminal under test, set to report to `platform`; powered on by the case."""
+    rig = topology.extra["terminal_rig"]
+    t = rig.make(_case_edition(request), platform.host, platform.port)
+    yield t
+    await t.close()
+
+
 # ------------------------------------------------------------------------------------ verdicts
 
 
@@ -374,6 +416,8 @@ def verdict_of(phases: dict[str, pytest.TestReport]) -> tuple[str, str]:
         if "Timeout" in text and "pytest-timeout" in text or "Timeout >" in text:
             return "INCONC", "timed out: no decision"
         exc = getattr(call, "_exc_type", None)
+        if exc is not None and issubclass(exc, StimulusUnavailable):
+            return "INCONC", _first_line(call)
         if exc is not None and not issubclass(exc, SUT_FAILURES):
             return "ERROR", f"harness error: {_first_line(call)}"
         return "FAIL", _first_line(call)

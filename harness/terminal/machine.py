@@ -52,6 +52,17 @@ DEFECTS: dict[str, str] = {
     "no-time-sync": "never sends time sync 0x08",
     "stuck-sensor": "the pack current reads its first value for ever (a stuck sensor)",
     "cells-dont-add-up": "the pack voltage is sent 5 % above the sum of its cell voltages",
+    "bad-iccid": "the login carries an ICCID with letters in it (an ICCID is 20 digits)",
+    "fast-login-retry": "an unanswered login is retried after the response timeout, not the login retry interval",
+    "logout-at-power-off": "logs out at power-off at once: no data after power-off (2016), no post-drive monitoring (2025)",
+    "no-data-resend": "real-time data answered with an error flag is never resent",
+    "query-answers-all": "a parameter query 0x80 is answered with every parameter, not the ones asked",
+    "set-not-applied": "a parameter set 0x81 is answered success but nothing changes",
+    "partial-set": "a set 0x81 with one invalid item applies the valid ones and answers success",
+    "ignore-address-set": "a set of the platform address 0x05/0x06 is answered success but the terminal stays",
+    "ignore-control": "never answers or carries out a terminal control 0x82",
+    "factory-reset-noop": "control 0x82/0x04 (factory reset) is answered success but the parameters stay",
+    "no-activation": "a 2025 terminal logs in without activating first (0x09)",
 }
 
 MAIN, SAMPLING = "main", "sampling"
@@ -312,7 +323,7 @@ class Terminal:
         if s is None or s.state != CONNECTING:
             return []
         s.framer = Framer()
-        if link == MAIN and self.activate and not self.activated:
+        if link == MAIN and self.activate and not self.activated and "no-activation" not in self.defects:
             return self._send_activation(s, now)
         return self._send_login(s, now)
 
@@ -390,7 +401,9 @@ class Terminal:
             return []
         self.powered = False
         self.gen.power_off(self.sim(now))
-        if self.edition == 2016:
+        if "logout-at-power-off" in self.defects:
+            self._logout_at = now
+        elif self.edition == 2016:
             self._logout_at = now + self.timers.after_power_off
         else:
             self._logout_at = now + self.timers.post_drive_monitoring
@@ -503,7 +516,8 @@ class Terminal:
         s.attempt_at = now
         s.login_due = None
         s.answer_due = now + self.response_timeout
-        body: dict[str, Any] = {"time": self.timestamp(self.sim(now)), "serial": s.serial, "iccid": self.iccid}
+        iccid = "8986ABCDEF" + self.iccid[10:] if "bad-iccid" in self.defects else self.iccid
+        body: dict[str, Any] = {"time": self.timestamp(self.sim(now)), "serial": s.serial, "iccid": iccid}
         if self.edition == 2016:
             width = max((len(c) for c in self.ress_codes), default=0)
             body |= {"code_length": width, "subsystem_codes": [c.ljust(width) for c in self.ress_codes]}
@@ -528,7 +542,8 @@ class Terminal:
         s.answer_due = s.login_due = None
         s.failures += 1
         self.stats["login_failures"] += 1
-        retry_at = max(now, s.attempt_at + self.timers.terminal_login_retry)
+        retry = self.response_timeout if "fast-login-retry" in self.defects else self.timers.terminal_login_retry
+        retry_at = max(now, s.attempt_at + retry)
         if s.failures < self.timers.login_tries or "no-backoff" in self.defects:
             if link_up:
                 s.login_due = retry_at  # retry on the same link
@@ -812,7 +827,7 @@ class Terminal:
         return self._control(s, frame.body, now)
 
     def _data_answer(self, s: _Session, frame: Frame, now: float) -> list[Action]:
-        if frame.ack == 0x01:
+        if frame.ack == 0x01 or "no-data-resend" in self.defects:
             return []
         when = frame.body.get("time") if isinstance(frame.body, dict) else None
         key = (frame.command, when if isinstance(when, Timestamp) else Timestamp(0, 0, 0, 0, 0, 0))
@@ -847,6 +862,8 @@ class Terminal:
             return []
         table = parameters(self.edition)
         ids = [i for i in body.get("ids", []) if i in table]
+        if "query-answers-all" in self.defects:
+            ids = list(table)
         # a domain's length must precede it (0x04 before 0x05, 0x0D before 0x0E)
         for length_id, value_id in PARAM_LENGTH_OF.items():
             if value_id in ids and length_id not in ids:
@@ -858,9 +875,18 @@ class Terminal:
     def _set(self, s: _Session, body: dict[str, Any], now: float) -> list[Action]:
         when = body["time"]
         items = {p["id"]: p["value"] for p in body.get("params", [])}
+        if "set-not-applied" in self.defects:
+            return [self._answer(s, 0x81, 0x01, when)]
         if not self._valid_set(items):
+            if "partial-set" in self.defects:
+                items = {k: v for k, v in items.items() if self._valid_set({k: v})}
+                self.params.update(items)
+                self._sync_effective(items.keys())
+                return [self._answer(s, 0x81, 0x01, when)]
             self.stats["set_refused"] += 1
             return [self._answer(s, 0x81, 0x02, when)]
+        if "ignore-address-set" in self.defects:
+            items = {k: v for k, v in items.items() if k not in (0x04, 0x05, 0x06)}
         old = {k: self.params[k] for k in (0x04, 0x05, 0x06)}
         self.params.update(items)
         self._fix_lengths()
@@ -897,6 +923,8 @@ class Terminal:
 
     def _control(self, s: _Session, body: dict[str, Any], now: float) -> list[Action]:
         when, cmd, arg = body["time"], body["command"], body.get("params")
+        if "ignore-control" in self.defects:
+            return []
         if cmd == 0x01:
             fields = parse_upgrade(arg if isinstance(arg, (str, bytes)) else "")
             if fields is None:
@@ -913,8 +941,9 @@ class Terminal:
             return [self._answer(s, 0x82, 0x01, when), *self._reconnect(self.sessions[MAIN], now)]
         if cmd == 0x04:
             keep = {k: self.params[k] for k in (0x04, 0x05, 0x06, 0x07, 0x08)}
-            self.params = {**self._factory, **keep}
-            self._eff = dict(self._factory_eff)
+            if "factory-reset-noop" not in self.defects:
+                self.params = {**self._factory, **keep}
+                self._eff = dict(self._factory_eff)
             self.stats["factory_resets"] += 1
             return [self._answer(s, 0x82, 0x01, when)]
         if cmd == 0x05:

@@ -17,13 +17,17 @@ REGION = "110000"
 def build(*, sut: str, image: str | None, role: str, timers: Timers, pixit: dict[str, Any],
           defects: frozenset[str] = frozenset()) -> Topology:
     region = str(pixit.get("region", REGION))
+    if role == "terminal":
+        from . import terminal
+
+        return terminal.start(sut, timers, pixit, region=region, defects=defects)
     if role in ("local", "national") and sut == "reference":
         from . import embedded
 
         return embedded.start_platform_sut(role, timers, region=region, defects=defects)
     if role != "enterprise":
         raise NotImplementedError(f"--role {role} with --sut {sut}: this harness version runs local and national "
-                                  "SUTs embedded only, and the terminal role comes with its catalogue (issue 6)")
+                                  "platform SUTs embedded only")
     vehicles = [VehicleSpec(**v) for v in pixit["vehicles"]] if pixit.get("vehicles") else default_vehicles(region)
     if sut == "reference":
         from . import embedded
