@@ -187,3 +187,28 @@ def answer_to(raw: bytes, flag: int, unit: bytes | None = None) -> bytes:
     time (or `unit`, a whole data unit)."""
     edition = 2025 if raw[:2] == b"$$" else 2016
     return assemble(edition, raw[2], flag, raw[4:21], unit if unit is not None else raw[24:30])
+
+
+# ---------------------------------------------------------------- level-3 alarm data (§5.2.4)
+def time_block(seconds: int) -> list[Timestamp]:
+    """`seconds` consecutive collection times, one second apart, that no other frame of this run carries."""
+    return [fresh_time() for _ in range(seconds)]
+
+
+def alarm_item(edition: int, level: int) -> dict[str, Any]:
+    """The alarm information type (2016 0x07, 2025 0x06) at `level`, general flag bit 11 (insulation)."""
+    data: dict[str, Any] = {"max_level": level, "flags": (1 << 11) if level else 0, "ress_fault_codes": [],
+                            "motor_fault_codes": [], "engine_fault_codes": [], "other_fault_codes": []}
+    if edition == 2025:
+        data["general_levels"] = []
+    return {"type": 0x07 if edition == 2016 else 0x06, "data": data}
+
+
+def alarm_frame(v: VehicleSpec, level: int, time: Timestamp, *, command: int = 0x02,
+                insulation: int | None = None) -> bytes:
+    from scenarios.kit import vehicle_item
+
+    vehicle = vehicle_item(v.edition)
+    if insulation is not None:
+        vehicle["data"]["insulation_resistance"] = insulation
+    return realtime(v, command=command, time=time, items=[vehicle, alarm_item(v.edition, level)])
