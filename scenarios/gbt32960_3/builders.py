@@ -212,3 +212,20 @@ def alarm_frame(v: VehicleSpec, level: int, time: Timestamp, *, command: int = 0
     if insulation is not None:
         vehicle["data"]["insulation_resistance"] = insulation
     return realtime(v, command=command, time=time, items=[vehicle, alarm_item(v.edition, level)])
+
+
+# ---------------------------------------------------------------- the proxied enterprise -> local link (§5)
+def proxy_seq(faults: Any, link: str) -> int:
+    """The last evidence record of the fault proxy so far (later reads start after it)."""
+    records = faults.evidence(link)
+    return int(records[-1].seq) if records else 0
+
+
+def delivered_upstream(faults: Any, link: str, after_seq: int, flow: str = "to_target") -> list[tuple[float, bytes]]:
+    """(time, frame) of every whole frame the proxy delivered to the upstream platform (flow "to_target") or
+    back from it ("to_client") after `after_seq`."""
+    out: list[tuple[float, bytes]] = []
+    for r in faults.evidence(link, decode=True, after_seq=after_seq):
+        if r.flow == flow and r.kind in ("write", "relay"):
+            out += [(f.at or r.record.at, bytes(f.raw)) for f in r.frames]
+    return out
