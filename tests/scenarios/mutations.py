@@ -26,7 +26,7 @@ CAUGHT: dict[str, list[str]] = {
     "accept-bad-encryption": both("GBT32960.3-{e}/6.2/05"),
     "flags-2016-only": ["GBT32960.3-2025/6.2/03", "GBT32960.3-2025/6.2/05", "GBT32960.3-2025/B.1/02"],
     "answer-responses": both("GBT32960.3-{e}/6.3.2/01"),
-    "no-activation-answer": ["GBT32960.3-2025/B.3/01"],
+    "no-activation-answer": ["GBT32960.3-2025/B.3/01", "GBT32960.3-2025/B.3/02"],
     "no-error-flag": both("GBT32960.3-{e}/6.2/03", "GBT32960.3-{e}/6.2/05", "GBT32960.3-{e}/B.2.1/03"),
     # sessions (Annex B)
     "accept-before-login": both("GBT32960.3-{e}/6.2/06", "GBT32960.3-{e}/B.2.1/05"),
@@ -52,6 +52,33 @@ CAUGHT: dict[str, list[str]] = {
     "relay-wrong-region": ["NOTICE-2016/1.2/g/01"],
     # every reply is checked for well-formedness
     "wrong-bcc-on-ack": both("GBT32960.3-{e}/6.2/21"),
+    # query, set and control from the platform (Annex B.2.2-B.2.4)
+    "query-ids-off-by-one": both("GBT32960.3-{e}/B.2.2/01"),
+    "no-command-resend": both("GBT32960.3-{e}/B.2.2/02", "GBT32960.3-{e}/B.2.4/02"),
+    "too-many-command-resends": both("GBT32960.3-{e}/B.2.2/02", "GBT32960.3-{e}/B.2.4/02"),
+    "ignore-command-answers": both("GBT32960.3-{e}/B.2.2/03"),
+    "set-port-little-endian": both("GBT32960.3-{e}/B.2.3/01"),
+    "set-periods-as-word": ["GBT32960.3-2025/B.2.3/01"],
+    "set-read-only-params": both("GBT32960.3-{e}/B.2.3/02"),
+    "retry-on-failure-answer": both("GBT32960.3-{e}/B.2.3/03"),
+    "no-move-record": both("GBT32960.3-{e}/B.2.3/04"),
+    "move-on-failure": both("GBT32960.3-{e}/B.2.3/05"),
+    "control-params-dropped": both("GBT32960.3-{e}/B.2.4/01"),
+    "no-warning": both("GBT32960.3-{e}/B.2.4/03"),
+    # level-3 alarms (§5.2.4)
+    "drop-frequent-data": both("GBT32960.3-{e}/5.2.4/01"),
+    "drop-stale-reissue": both("GBT32960.3-{e}/5.2.4/02"),
+    "no-level3-record": both("GBT32960.3-{e}/5.2.4/03"),
+    # edition behaviour (2025 activation, key exchange, a 2016-only platform)
+    "activation-always-ok": ["GBT32960.3-2025/B.3/03", "GBT32960.3-2025/B.3/04"],
+    "no-key-exchange-answer": ["GBT32960.3-2025/T31/01", "GBT32960.3-2025/T31/02"],
+    "accept-expired-key": ["GBT32960.3-2025/T31/02"],
+    "accept-any-edition": ["GBT32960.3-2025/6.2/10", "GBT32960.3-2025/6.2/11"],
+    # the enterprise platform as the client of the local platform (§5.1-5.2)
+    "login-retry-fast": both("GBT32960.3-{e}/5.1/03"),
+    "no-login-backoff": both("GBT32960.3-{e}/5.1/04"),
+    "no-resend-on-error": both("GBT32960.3-{e}/5.2.2/02"),
+    "relay-batched": both("GBT32960.3-{e}/5.2.3/01"),
 }
 
 # switches no enterprise-role case of this catalogue can reach, and why (each is caught by a behaviour
@@ -59,8 +86,5 @@ CAUGHT: dict[str, list[str]] = {
 NOT_IN_CATALOGUE: dict[str, str] = {
     "accept-bad-password": "local/national role: caught by GBT32960.3-2016/5.1/02 with --role local",
     "drop-data-call": "national data calls: the harness plays no national caller in this catalogue yet",
-    "no-command-resend": "query/set/control from the platform: no case drives the SUT's operator API yet",
-    "no-login-backoff": "upstream login backoff needs the local platform to refuse logins: not in this catalogue yet",
-    "no-warning": "threshold warnings: not in this catalogue yet",
     "lose-queue-on-restart": "needs a SUT restart, which the topology interface does not offer",
 }
