@@ -418,7 +418,7 @@ def verdict_of(phases: dict[str, pytest.TestReport]) -> tuple[str, str]:
         exc = getattr(call, "_exc_type", None)
         if exc is not None and issubclass(exc, StimulusUnavailable):
             return "INCONC", _first_line(call)
-        if exc is not None and not issubclass(exc, SUT_FAILURES):
+        if exc is not None and (not issubclass(exc, SUT_FAILURES) or issubclass(exc, proto_errors.EncodeError)):
             return "ERROR", f"harness error: {_first_line(call)}"
         return "FAIL", _first_line(call)
     if call.skipped:
@@ -467,6 +467,9 @@ def _rerun(item: pytest.Item, cid: str) -> str:
     if edition:
         args += ["--edition", str(edition)]
     args += ["--case", cid]
+    if _opt(cfg, "can_interface"):  # an external charging SUT: pytest options go after --
+        args += ["--", "--can-interface", _opt(cfg, "can_interface")]
+        args += ["--can-channel", _opt(cfg, "can_channel")] if _opt(cfg, "can_channel") else []
     return shlex.join(str(a) for a in args)
 
 

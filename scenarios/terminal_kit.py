@@ -78,7 +78,5 @@ async def set_params(platform: ScriptedPlatform, tbox: TerminalSut, timers: Time
 
 async def control(platform: ScriptedPlatform, tbox: TerminalSut, timers: Timers, cmd: int,
                   params: Any = None) -> Received | None:
-    body: dict[str, Any] = {"command": cmd}
-    if params is not None:
-        body["params"] = params
+    body: dict[str, Any] = {"command": cmd, "params": b"" if params is None else params}
     return await command(platform, tbox, timers, 0x82, body)

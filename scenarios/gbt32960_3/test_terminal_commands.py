@@ -1,0 +1,220 @@
+"""The terminal (T-Box) as the SUT answering the platform: parameter query 0x80 (B.2.2), parameter set
+0x81 (B.2.3) including the move to a new platform address, and every terminal control 0x82 (B.2.4).
+
+The harness plays the enterprise platform; case numbers 51 and up are the terminal-side cases.
+"""
+
+from __future__ import annotations
+
+from harness.protocol.messages import parameters
+from harness.protocol.schema import Scalar
+from harness.topology.scripted import ScriptedPlatform
+from scenarios.kit import case, role
+from scenarios.terminal_kit import control, gaps, login_window, online, query, set_params, within
+
+pytestmark = role("terminal")
+
+ALL_PARAMS = list(range(0x01, 0x11))
+
+
+def _ack(r) -> int | None:
+    return None if r is None else r.frame.ack
+
+
+@case("GBT32960.3-{edition}/B.2.2/51",
+      requirement="B.2.2/T B.10-B.12: a query of every parameter 0x01-0x10 is answered (flag 0x01) with each "
+                  "parameter asked, each value of its table size and within its range.")
+async def test_query_every_parameter(platform, tbox, timers, expect, edition):
+    await online(platform, tbox, timers)
+    values = await query(platform, tbox, timers, ALL_PARAMS)
+    expect.equal("answer.ids", ALL_PARAMS, sorted(values))
+    table = parameters(edition)
+    bad = {hex(k): v for k, v in values.items()
+           if isinstance(table.get(k), Scalar) and not table[k].in_range(v)}
+    expect.true(not bad, f"parameters out of their range: {bad}", path="answer.values", expected="in range",
+                actual=bad)
+
+
+@case("GBT32960.3-{edition}/B.2.2/52",
+      requirement="B.2.2/T B.10: the answer to a query lists exactly the parameters asked, no others.")
+async def test_query_answers_what_was_asked(platform, tbox, timers, expect, edition):
+    await online(platform, tbox, timers)
+    values = await query(platform, tbox, timers, [0x09, 0x02])
+    expect.equal("answer.ids", [0x02, 0x09], sorted(values))
+
+
+@case("GBT32960.3-{edition}/B.2.3/51",
+      requirement="B.2.3/T B.13: a valid set of the report period 0x02 and the heartbeat period 0x09 is "
+                  "answered success, a query then returns the new values, and reports follow the new period.")
+async def test_set_applies(platform, tbox, timers, expect, edition):
+    await online(platform, tbox, timers)
+    answer = await set_params(platform, tbox, timers, {0x02: 20, 0x09: 15})
+    expect.equal("set answer.ack", 0x01, _ack(answer))
+    values = await query(platform, tbox, timers, [0x02, 0x09])
+    expect.equal("0x02 after set", 20, values[0x02])
+    expect.equal("0x09 after set", 15, values[0x09])
+    since = platform.now
+    await platform.wait_for(lambda: len(platform.frames(0x02, since=since)) >= 3, within(timers, 12))
+    g = gaps(platform.frames(0x02, since=since))
+    expect.true(len(g) >= 2 and all(abs(x - 20) <= 1 for x in g[1:]),
+                f"collection-time gaps {g} s after setting the period to 20 s", path="gaps", expected=20, actual=g)
+
+
+@case("GBT32960.3-{edition}/B.2.3/52",
+      requirement="B.2.3/T B.12: the hardware and firmware versions 0x07/0x08 are read-only: a set of them is "
+                  "not answered success and changes nothing.")
+async def test_set_read_only_refused(platform, tbox, timers, expect, edition):
+    await online(platform, tbox, timers)
+    before = await query(platform, tbox, timers, [0x08])
+    answer = await set_params(platform, tbox, timers, {0x08: "F9.99"})
+    expect.true(_ack(answer) != 0x01, "a set of read-only 0x08 was answered success", path="set answer.ack",
+                expected="0x02 or none", actual=_ack(answer))
+    after = await query(platform, tbox, timers, [0x08])
+    expect.equal("0x08", before[0x08], after[0x08])
+
+
+@case("GBT32960.3-{edition}/B.2.3/53",
+      requirement="B.2.3/T B.13: when any item of a set is invalid the whole set is refused: no success answer, "
+                  "and the valid items are not applied either.")
+async def test_set_all_or_nothing(platform, tbox, timers, expect, edition):
+    await online(platform, tbox, timers)
+    before = await query(platform, tbox, timers, [0x09])
+    answer = await set_params(platform, tbox, timers, {0x09: before[0x09] % 200 + 7, 0x02: 0})  # 0x02 >= 1
+    expect.true(_ack(answer) != 0x01, "a set with an invalid report period 0 was answered success",
+                path="set answer.ack", expected="0x02 or none", actual=_ack(answer))
+    after = await query(platform, tbox, timers, [0x09])
+    expect.equal("0x09 (the valid item of the refused set)", before[0x09], after[0x09])
+
+
+async def _second_platform(platform) -> ScriptedPlatform:
+    return await ScriptedPlatform(platform.wire, "platform-2").listen(platform.host, 0)
+
+
+def _address(host: str, port: int, ids: tuple[int, int, int] = (0x04, 0x05, 0x06)) -> dict[int, object]:
+    return {ids[0]: len(host.encode()), ids[1]: host, ids[2]: port}
+
+
+@case("GBT32960.3-{edition}/B.2.3/54",
+      requirement="B.2.3: a set of the platform address (0x04-0x06) is answered success, then the terminal logs "
+                  "into the new platform.")
+async def test_set_address_moves(platform, tbox, timers, expect, edition):
+    await online(platform, tbox, timers)
+    p2 = await _second_platform(platform)
+    try:
+        answer = await set_params(platform, tbox, timers, _address(p2.host, p2.port))
+        expect.equal("set answer.ack", 0x01, _ack(answer))
+        login = await p2.next(0x01, login_window(timers) * 2, since=0.0)
+        expect.equal("login at the new platform.vin", tbox.vin, login.frame.identity)
+    finally:
+        await p2.close()
+
+
+@case("GBT32960.3-{edition}/B.2.3/55",
+      requirement="B.2.3: when the login to a newly set platform address fails, the terminal restores the old "
+                  "settings, logs in to the old platform again and answers the set there with the error flag.")
+async def test_set_address_restores(platform, tbox, timers, expect, edition):
+    login = await online(platform, tbox, timers)
+    dead = await _second_platform(platform)
+    await dead.close()  # a port nothing listens on
+    answer = await set_params(platform, tbox, timers, _address(dead.host, dead.port))
+    expect.equal("set answer.ack", 0x01, _ack(answer))
+    bound = timers.login_tries * (timers.terminal_login_retry + timers.response_timeout) + login_window(timers) * 2
+    back = await platform.next(0x01, bound, since=login.at + 1e-6)
+    refused = await platform.next(0x81, within(timers), since=back.at, where=lambda r: r.frame.is_response)
+    expect.equal("restore answer.ack", 0x02, refused.frame.ack)
+
+
+def _power_off_window(timers, edition: int) -> float:
+    return timers.after_power_off if edition == 2016 else timers.post_drive_monitoring
+
+
+@case("GBT32960.3-{edition}/B.2.4/51",
+      requirement="B.2.4/T B.15: control 0x02 (terminal power-off) is answered success and the terminal then "
+                  "powers off: it logs out.")
+async def test_control_power_off(platform, tbox, timers, expect, edition):
+    await online(platform, tbox, timers)
+    answer = await control(platform, tbox, timers, 0x02)
+    expect.equal("control answer.ack", 0x01, _ack(answer))
+    await platform.next(0x04, _power_off_window(timers, edition) + within(timers), since=answer.at)
+
+
+@case("GBT32960.3-{edition}/B.2.4/52",
+      requirement="B.2.4/T B.15: control 0x03 (terminal reset) is answered success and the terminal restarts: "
+                  "it logs in again on a new connection.")
+async def test_control_reset(platform, tbox, timers, expect, edition):
+    first = await online(platform, tbox, timers)
+    answer = await control(platform, tbox, timers, 0x03)
+    expect.equal("control answer.ack", 0x01, _ack(answer))
+    again = await platform.next(0x01, login_window(timers) * 2, since=answer.at)
+    expect.true(again.conn != first.conn, "the terminal logged in again on the same connection",
+                path="connection", expected="a new one", actual=again.conn)
+
+
+@case("GBT32960.3-{edition}/B.2.4/53",
+      requirement="B.2.4/T B.15: control 0x04 (factory reset) is answered success and restores the factory "
+                  "parameters (here: the heartbeat period set before it).")
+async def test_control_factory_reset(platform, tbox, timers, expect, edition):
+    await online(platform, tbox, timers)
+    factory = await query(platform, tbox, timers, [0x09])
+    changed = await set_params(platform, tbox, timers, {0x09: factory[0x09] % 200 + 7})
+    expect.equal("set answer.ack", 0x01, _ack(changed))
+    answer = await control(platform, tbox, timers, 0x04)
+    expect.equal("control answer.ack", 0x01, _ack(answer))
+    after = await query(platform, tbox, timers, [0x09])
+    expect.equal("0x09 after factory reset", factory[0x09], after[0x09])
+
+
+@case("GBT32960.3-{edition}/B.2.4/54",
+      requirement="B.2.4/T B.15: control 0x05 (disconnect the data link) is answered success and the terminal "
+                  "closes the link.")
+async def test_control_disconnect(platform, tbox, timers, expect, edition):
+    login = await online(platform, tbox, timers)
+    answer = await control(platform, tbox, timers, 0x05)
+    expect.equal("control answer.ack", 0x01, _ack(answer))
+    closed = await platform.wait_for(lambda: platform.conns[login.conn].closed is not None, within(timers))
+    expect.true(closed, "the link is still open after control 0x05", path="link", expected="closed",
+                actual="open")
+
+
+@case("GBT32960.3-{edition}/B.2.4/55",
+      requirement="B.2.4/T B.17: control 0x06 (alarm/warning, a level and alarm info) is answered success.")
+async def test_control_warning(platform, tbox, timers, expect, edition):
+    await online(platform, tbox, timers)
+    answer = await control(platform, tbox, timers, 0x06, {"level": 2, "info": b""})
+    expect.equal("control answer.ack", 0x01, _ack(answer))
+
+
+@case("GBT32960.3-{edition}/B.2.4/56",
+      requirement="B.2.4/T B.15: control 0x07 (open the sampling-monitoring link) is answered success and the "
+                  "terminal opens its own link to the public platform of parameters 0x0D-0x0F, logs in there and "
+                  "reports real-time data, while its link to the enterprise platform stays up.")
+async def test_control_sampling_link(platform, tbox, timers, expect, edition):
+    login = await online(platform, tbox, timers)
+    public = await _second_platform(platform)
+    try:
+        answer = await set_params(platform, tbox, timers, _address(public.host, public.port, (0x0D, 0x0E, 0x0F)))
+        expect.equal("set answer.ack", 0x01, _ack(answer))
+        answer = await control(platform, tbox, timers, 0x07)
+        expect.equal("control answer.ack", 0x01, _ack(answer))
+        await public.next(0x01, login_window(timers) * 2, since=0.0)
+        await public.next(0x02, within(timers), since=0.0)
+        expect.true(platform.conns[login.conn].closed is None, "the enterprise link closed",
+                    path="enterprise link", expected="open", actual="closed")
+    finally:
+        await public.close()
+
+
+@case("GBT32960.3-{edition}/B.2.4/57",
+      requirement="B.2.4/T B.16: control 0x01 (remote upgrade, T B.16 field order) is answered success; the "
+                  "terminal upgrades, reconnects before the deadline and reports the new firmware in 0x08.")
+async def test_control_remote_upgrade(platform, tbox, timers, expect, edition):
+    first = await online(platform, tbox, timers)
+    order = f"CMNET;;;127.0.0.1;2121;ABCD;H1.00;F2.00;ftp://127.0.0.1:2121/fw.bin;{5}"
+    answer = await control(platform, tbox, timers, 0x01, order)
+    expect.equal("control answer.ack", 0x01, _ack(answer))
+    again = await platform.next(0x01, login_window(timers) * 4, since=first.at + 1e-6)
+    expect.count("reconnected after s", round(again.at - answer.at, 3))
+    await platform.next(0x02, within(timers), since=again.at)
+    values = await query(platform, tbox, timers, [0x08])
+    expect.equal("0x08 after upgrade", "F2.00", str(values[0x08]).strip())
+
