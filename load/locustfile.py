@@ -92,6 +92,8 @@ class _State:
         self.settle = 30.0
         self.result_path = ""
         self.users: dict[str, VehicleUser] = {}
+        self.waiting: set[VehicleUser] = set()  # vehicles with an answer outstanding
+        self.sweeper: Any = None
         self.counter = itertools.count()
         self.counts: Counter[str] = Counter()  # sent_data, public_data, drained, alarms
         self.online_at_stop: int | None = None
@@ -176,10 +178,14 @@ def _spawned(**_: Any) -> None:
 
 
 class VehicleUser(User):
-    """One vehicle. The terminal runs on the gevent driver's greenlets; the user's task only watches
-    for missing answers, lost links and the reissue backlog once a second."""
+    """One vehicle. Its terminal runs on the gevent driver: one reader greenlet per link, and the
+    process's shared timer wheel for the terminal's deadlines (no greenlet of its own wakes every
+    second). Everything is event-driven: frames out and in, lost links and refused connects fire
+    locust events as they happen; answers still missing after the response timeout are found by
+    one sweeper greenlet per process (`_sweeper`) over the vehicles that wait for one. The user's
+    own task only re-checks that once a minute; locust stops a waiting user at once."""
 
-    wait_time = constant(1.0)
+    wait_time = constant(60.0)
 
     def on_start(self) -> None:
         st, p = STATE, STATE.profile
@@ -200,23 +206,35 @@ class VehicleUser(User):
         self.seen_lost = 0
         self.seen_failures = 0
         self.drain_from: float | None = None
-        self.driver = GeventTerminal(self.term, on_send=self._sent, on_data=self._data)
+        self.driver = GeventTerminal(self.term, on_send=self._sent, on_data=self._data,
+                                     on_link=lambda link, event: self.watch_links())
         st.users[self.vin] = self
+        _start_sweeper()
         self.driver.start()
 
     def on_stop(self) -> None:
         if STATE.online_at_stop is None:  # the first user to stop sees the fleet as it ran
             STATE.online_at_stop = sum(1 for u in STATE.users.values() if u.term.online)
         self.watch()
+        STATE.waiting.discard(self)
         self.driver.stop(logout=True)
 
     @task
     def watch(self) -> None:
-        now = time.monotonic()
+        self.watch_answers(time.monotonic())
+        self.watch_links()
+
+    def watch_answers(self, now: float) -> None:
+        """Answers awaited longer than the response timeout are protocol failures."""
         for cmd, (t0, name) in list(self.pending.items()):
             if now - t0 > self.timeout:
                 del self.pending[cmd]
                 self._fire("ack", name, (now - t0) * 1000, ProtocolFailure(f"no answer in {self.timeout:g} s"))
+        if not self.pending:
+            STATE.waiting.discard(self)
+
+    def watch_links(self) -> None:
+        """Refused connects and lost links (the driver calls this as they happen)."""
         failures, lost = self.driver.counters["connect_failures"], self.term.stats["links_lost"]
         new_failures = failures - self.seen_failures
         for _ in range(new_failures):
@@ -226,6 +244,7 @@ class VehicleUser(User):
             self.pending.clear()
             self.framers.clear()
         self.seen_failures, self.seen_lost = failures, lost
+
 
     # ------------------------------------------------------------------ frames
 
@@ -246,6 +265,7 @@ class VehicleUser(User):
             # the login storm of the start (until every vehicle of this process was online once) is
             # judged apart from the steady state
             self.pending[cmd] = (now, AWAITED[cmd] + ("" if STATE.all_online() else RAMP))
+            STATE.waiting.add(self)
         elif cmd in (0x02, 0x03):
             STATE.counts["sent_data"] += 1
             STATE.counts["public_data"] += int(self.public)
@@ -276,6 +296,24 @@ class VehicleUser(User):
 
             elif exc is not None:
                 self._fire("ack", f"{label(cmd)} answer", 0, exc)
+
+
+SWEEP = 0.5  # seconds between two looks for missing answers
+
+
+def _start_sweeper() -> None:
+    if STATE.sweeper is None:
+        STATE.sweeper = gevent.spawn(_sweeper)
+
+
+def _sweeper() -> None:
+    """One greenlet per process: answers missing longer than the response timeout, for the vehicles
+    that wait for one (a few at a time; a vehicle is not looked at while it waits for nothing)."""
+    while True:
+        gevent.sleep(SWEEP)
+        now = time.monotonic()
+        for user in list(STATE.waiting):
+            user.watch_answers(now)
 
 
 def _alarm_message(environment: Any, msg: Any, **_: Any) -> None:
