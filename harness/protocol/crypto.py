@@ -322,6 +322,8 @@ def _rsa_decrypt(key: rsa.RSAPrivateKey, data: bytes, options: CryptoOptions) ->
 
 # ---------------------------------------------------------------------------------------- SM2 encryption
 def _sm2_encrypt(key: SM2PublicKey, plain: bytes, options: CryptoOptions, rnd: Callable[[int], int] | None) -> bytes:
+    if not plain:
+        return b""  # GB/T 32918.4 needs klen > 0 (gmalg would retry for ever): an empty unit stays empty
     gm = _gmalg()
     c1, c2, c3 = _sm2(None, key, rnd=rnd)._core.encrypt(plain, gm.sm2.bytes_to_point(key.point))
     point = gm.sm2.point_to_bytes(c1, gm.PC_MODE.RAW)
@@ -331,6 +333,8 @@ def _sm2_encrypt(key: SM2PublicKey, plain: bytes, options: CryptoOptions, rnd: C
 
 
 def _sm2_decrypt(key: SM2PrivateKey, data: bytes, options: CryptoOptions) -> bytes:
+    if not data:
+        return b""  # see _sm2_encrypt
     raw = options.sm2_point == "raw"
     c1_len = 64 if raw else 65
     if len(data) < c1_len + 32 + 1:
