@@ -595,6 +595,7 @@ def bp_4002(rig: Rig) -> None:
 @case("BN.1001/01", "bms", "No CHM and no CRM: BEM SPN3901 (F1 F0 F0 FC) 60 s after power-up.",
       ("big_endian", "zero_reserved"))
 def bn_1001(rig: Rig) -> None:
+    rig.needs_power_up("BEM 60 s after power-up")
     o = rig.bms_sut(charger="2011", mute={"CRM": 0}, patient=True)
     _timeout_case(rig, o, "BEM", "f1f0f0fc", 0.0, rig.timers.charge_crm_wait, "CRM timeout", B)
 

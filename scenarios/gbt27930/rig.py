@@ -5,15 +5,25 @@ tester (our simulator of the other role, with the case's stimulus: muted message
 faults, lingering messages, patient timers), runs them over python-can's virtual bus on a fake
 clock, keeps the frames as evidence and offers the checks the cases share. Verdicts are judged
 from the frames the SUT put on the bus, never from its internal state.
+
+With `external` set, the SUT is a device on a python-can bus (a lab's BMS or charger, or our
+simulator run by `gbt32960 charging serve`): only the tester is ours, the run is in real time
+(`harness.charging.bus.run_external`), and whether a session "completed" is judged from the bus.
+A case that needs the harness to configure the SUT, switch a defect on in it or power it up is
+skipped as INCONC for an external SUT (never PASS); a case for the other role is N/A.
 """
 
 from __future__ import annotations
 
+import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from harness.charging import messages as m
+from harness.charging.bus import ExternalSide, NoSession, open_bus, run_external
 from harness.charging.can import BMS, CHARGER
 from harness.charging.j1939 import ABORT, RTS, is_cm
 from harness.charging.machine import Bms, Charger
@@ -29,6 +39,25 @@ DEFAULT_OPTIONS: dict[str, Any] = {"ccs_dlc": "7", "bcs_group_offset": 0}
 EVIDENCE_FRAMES = 400  # frames kept per session (first and last halves)
 
 
+@dataclass(frozen=True)
+class ExternalSut:
+    """A charger or BMS on a python-can bus that the harness does not run (PICS role/version, PIXIT bus)."""
+
+    role: str  # "charger" or "bms"
+    version: str
+    interface: str
+    channel: str | None
+    start_command: tuple[str, ...] = ()  # run before each session (a lab's plug/power relay), argv
+    quiet: float | None = None  # PIXIT overrides of harness.charging.bus.gaps()
+    session_gap: float | None = None
+    start_wait: float | None = None
+    limit: float | None = None
+    clock_tolerance: float = 0.005  # frame timestamps on a real bus: a timeout may show this much early
+
+    def __str__(self) -> str:
+        return f"external {self.role} {self.version} on {self.interface}:{self.channel or '-'}"
+
+
 @dataclass
 class Rig:
     timers: Timers
@@ -39,12 +68,42 @@ class Rig:
     expect: Expect = field(default_factory=lambda: Expect(Evidence()))
     bus: str = "virtual"
     outcomes: list[Outcome] = field(default_factory=list)
+    external: ExternalSut | None = None
+
+    # ------------------------------------------------------------------ what an external SUT allows
+
+    def applies(self, role: str) -> None:
+        """N/A when the external SUT plays the other role (our simulators play both)."""
+        if self.external is not None and self.external.role != role:
+            pytest.skip(f"N/A: the SUT is a {self.external.role} (PICS charging.role); this case tests a {role}")
+
+    def needs_power_up(self, why: str) -> None:
+        """INCONC for an external BMS: the case times it from power-up, which the harness does not control."""
+        if self.external is not None:
+            pytest.skip(f"the case times the SUT from its power-up ({why}); the harness cannot power an "
+                        f"{self.external}")
+
+    def _external_ok(self, role: str, sut: dict[str, Any] | None) -> ExternalSut:
+        ext = self.external
+        assert ext is not None
+        self.applies(role)
+        if self.defects:
+            pytest.skip(f"--sut-defect {', '.join(sorted(self.defects))}: the harness cannot switch a defect on in "
+                        f"an {ext}")
+        if sut:
+            pytest.skip(f"the case sets the SUT up ({', '.join(f'{k}={v}' for k, v in sut.items())}); the harness "
+                        f"cannot configure an {ext}")
+        return ext
 
     # ------------------------------------------------------------------ sessions
 
     def charger_sut(self, *, bms: str = "2015", patient: bool = False, sut: dict[str, Any] | None = None,
                     **tester: Any) -> Outcome:
         """The SUT charger against a tester BMS of version `bms` with the stimulus in `tester`."""
+        if self.external is not None:
+            ext = self._external_ok("charger", sut)
+            b = Bms(bms, self.timers.with_(**PATIENT) if patient else self.timers, **tester)
+            return self._run_external(ext, b, f"{ext} (SUT) <-> BMS {bms} (tester)")
         c = Charger(self.charger_version, self.timers, self.defects, **(sut or {}))
         b = Bms(bms, self.timers.with_(**PATIENT) if patient else self.timers, **tester)
         return self._run(c, b, c, patient, f"charger {self.charger_version} (SUT) <-> BMS {bms} (tester)")
@@ -52,6 +111,10 @@ class Rig:
     def bms_sut(self, *, charger: str = "2015", patient: bool = False, sut: dict[str, Any] | None = None,
                 **tester: Any) -> Outcome:
         """The SUT BMS against a tester charger of version `charger`."""
+        if self.external is not None:
+            ext = self._external_ok("bms", sut)
+            c = Charger(charger, self.timers.with_(**PATIENT) if patient else self.timers, **tester)
+            return self._run_external(ext, c, f"charger {charger} (tester) <-> {ext} (SUT)")
         c = Charger(charger, self.timers.with_(**PATIENT) if patient else self.timers, **tester)
         b = Bms(self.bms_version, self.timers, self.defects, **(sut or {}))
         return self._run(c, b, b, patient, f"charger {charger} (tester) <-> BMS {self.bms_version} (SUT)")
@@ -63,14 +126,38 @@ class Rig:
         self.outcomes.append(o)
         self.expect.note(f"{label}: {len(o.trace.records)} frames, {o.end:.3f} s simulated, "
                          f"charger {c.state}, BMS {b.state}")
+        return self._evidence(o, c.wire)
+
+    def _run_external(self, ext: ExternalSut, tester: Charger | Bms, label: str) -> Outcome:
+        if ext.start_command:
+            # a lab's way to plug in or power up the SUT; a failure here is the harness's (ERROR)
+            subprocess.run(list(ext.start_command), check=True, timeout=60)
+        bus = open_bus(ext.interface, ext.channel)
+        try:
+            trace, end, state = run_external(tester, bus, timers=self.timers, limit=ext.limit, quiet=ext.quiet,
+                                             session_gap=ext.session_gap, start_wait=ext.start_wait)
+        except NoSession as exc:
+            pytest.skip(f"no decision: {exc}")
+        finally:
+            bus.shutdown()
+        side = ExternalSide(ext.role, ext.version, state, tester.wire)
+        c, b = (side, tester) if ext.role == "charger" else (tester, side)
+        o = Outcome(c, b, trace, end)  # type: ignore[arg-type]  # the SUT's side is what the bus showed
+        self.outcomes.append(o)
+        self.expect.note(f"{label}: {len(trace.records)} frames, {end:.3f} s wall clock, tester {tester.state}, "
+                         f"SUT {state} (judged from the bus)")
+        return self._evidence(o, tester.wire)
+
+    def _evidence(self, o: Outcome, wire: str) -> Outcome:
         base = time.time()
         recs = o.trace.records
         kept = recs if len(recs) <= EVIDENCE_FRAMES else recs[: EVIDENCE_FRAMES // 2] + recs[-EVIDENCE_FRAMES // 2:]
         for r in kept:
             self.expect.evidence.frames.append(FrameEvidence(
                 base + r.at, "CAN charger<->BMS", "->" if r.frame.src == CHARGER else "<-",
-                f"{r.frame.can_id:08X}#{r.frame.data.hex().upper()}", f"t={r.at:.3f} {r.sender}: "
-                + describe(r.frame, c.wire)))
+                # raw: the 29-bit id (4 bytes) then the data, as hex (the report schema wants pure hex)
+                f"{r.frame.can_id:08X}{r.frame.data.hex().upper()}", f"{r.frame} t={r.at:.3f} {r.sender}: "
+                + describe(r.frame, wire)))
         return o
 
     # ------------------------------------------------------------------ checks
@@ -151,7 +238,8 @@ class Rig:
         late = r.at - start
         e.count(f"{name} after (s)", round(late, 3))
         tol = self.timers.charge_period  # one period of CEM/BEM
-        e.true(due - 1e-6 <= late <= due + tol,
+        early = self.external.clock_tolerance if self.external is not None else 1e-6
+        e.true(due - early <= late <= due + tol,
                f"{name} for {what} came {late:.3f} s after it started, due {due:g} s (+{tol:g})",
                path=f"{name}.delay", expected=due, actual=round(late, 3))
 

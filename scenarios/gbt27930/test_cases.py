@@ -6,6 +6,7 @@ from scenarios.kit import case
 
 def _make(c):
     def test(charging):
+        charging.applies(c.sut)  # N/A when an external SUT plays the other role
         c.run(charging)
 
     test.__name__ = "test_" + c.id.replace(".", "_").replace("/", "_")
