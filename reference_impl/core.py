@@ -256,8 +256,10 @@ class PlatformCore:
                 self.stats["rejected"] += 1
                 log.info("%s: edition %d frame dropped (not accepted here)", link.peer, frame.edition)
                 return []
-            return self._reject(link, raw, errors.ProtocolError(
-                f"edition {frame.edition} is not accepted here", offset=0, path="header.start"), now)
+            foreign = errors.ProtocolError(f"edition {frame.edition} is not accepted here", offset=0,
+                                           path="header.start")
+            foreign.response_flag = {2016: 0x02, 2025: 0x02}  # the one error flag both editions know
+            return self._reject(link, raw, foreign, now)
         if frame.encryption != 0x01 or frame.edition == 2025:  # decrypt, verify signatures (security.py)
             frame, raw, refusal = self.security.inbound(frame, raw, now)
             if refusal is not None:

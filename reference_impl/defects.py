@@ -65,7 +65,9 @@ DEFECTS: dict[str, str] = {
     "no-resend-on-error": "an error answer to relayed data is taken as done: the data is not resent",
     "relay-batched": "relayed real-time data is held and sent in batches every 8 report periods",
     # confidentiality and integrity (reference_impl/security.py)
-    "skip-signature-check": "2025 signatures are not verified: a tampered real-time/reissue/activation frame is accepted",
-    "accept-wrong-key": "a data unit that does not decrypt (wrong or missing key) is answered 0x01 and stored as received",
+    "skip-signature-check": "2025 signatures are not verified: a tampered real-time/reissue/activation frame is "
+                            "accepted",
+    "accept-wrong-key": "a data unit that does not decrypt (wrong or missing key) is answered 0x01 and stored as "
+                        "received",
     "ignore-key-validity": "data-unit keys set by key exchange 0x0B are used outside their validity window",
 }
