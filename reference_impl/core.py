@@ -320,7 +320,8 @@ class PlatformCore:
         if cmd == 0x08:
             skew = 3600 if "time-sync-wrong-time" in self.defects else 0
             return [self._answer(link, frame, 0x01, bytes(now_timestamp(now - skew)))]
-        if not link.logged_in or frame.vin != link.identity:
+        # 2025 activation 0x09 comes before the first login (a new terminal, or one moving from 2016): allowed
+        if (not link.logged_in or frame.vin != link.identity) and not (cmd == 0x09 and frame.edition == 2025):
             if "accept-before-login" in self.defects and cmd in DATA_COMMANDS:
                 self._store(link, frame, raw, now)
                 return []

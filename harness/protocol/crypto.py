@@ -557,6 +557,9 @@ class FrameCrypto:
     encryption: int = NONE
     signing_key: PrivateKey | None = None
     verify_key: PublicKey | None = None
+    # keys to decrypt with when they differ from `keys`: a terminal encrypts RSA/SM2 units to the
+    # platform's public key but decrypts downlink ones (e.g. 0x0B) with its own private key
+    decrypt_keys: Keys | None = None
 
     # -- codec hooks
     def encrypt(self, edition: int, command: int, plain: bytes) -> tuple[int, bytes]:
@@ -565,7 +568,11 @@ class FrameCrypto:
         return self.encryption, encrypt_unit(self.encryption, plain, self.keys, self.options, edition=edition)
 
     def decrypt(self, edition: int, encryption: int, data: bytes) -> bytes:
-        return decrypt_unit(encryption, data, self.keys, self.options, edition=edition)
+        keys = self.keys
+        if self.decrypt_keys is not None:
+            own = self.decrypt_keys
+            keys = Keys(aes=keys.aes or own.aes, sm4=keys.sm4 or own.sm4, rsa=own.rsa, sm2=own.sm2)
+        return decrypt_unit(encryption, data, keys, self.options, edition=edition)
 
     # -- whole frames
     def unit(self, edition: int, command: int, ack: int, body: Any) -> bytes:
