@@ -20,6 +20,7 @@ sampling-monitoring link opened by control 0x82/0x07 (params 0x0D-0x0F, 0x10).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 from collections import Counter, OrderedDict, deque
@@ -28,6 +29,7 @@ from typing import Any
 
 from harness.protocol import errors
 from harness.protocol.codec import Frame, assemble, decode, encode
+from harness.protocol.crypto import FrameCrypto, public_key_bytes
 from harness.protocol.framer import Framer
 from harness.protocol.messages import PARAM_LENGTH_OF, READ_ONLY_PARAMS, parameters
 from harness.protocol.schema import Scalar, Timestamp
@@ -147,7 +149,7 @@ class Terminal:
                  pack_codes: list[str] | None = None, sample_period: float | None = None,
                  reissue_batch: int = 5, reissue_gap: float | None = None, store_cap: int = 20000,
                  reconnect_delay: float | None = None, heartbeat_dead_after: int = 3,
-                 sign: bool = False) -> None:
+                 sign: bool = False, crypto: FrameCrypto | None = None) -> None:
         unknown = set(defects) - DEFECTS.keys()
         if unknown:
             raise ValueError(f"unknown defect switch(es): {sorted(unknown)}; known: {sorted(DEFECTS)}")
@@ -172,6 +174,9 @@ class Terminal:
         self.pack_codes = pack_codes if pack_codes is not None else [
             ("P" + vin + f"{i:06d}")[:24].ljust(24, "0") for i in range(sum(self.packs_per_bms))]
         self.sign = sign
+        # harness.protocol.crypto: encrypt frames sent with crypto.encryption, sign 2025 real-time/reissue/
+        # activation with crypto.signing_key, decrypt frames received, take 0x0B keys. None: all plaintext.
+        self.crypto = crypto
         self.store_cap = store_cap
         self.reissue_batch = reissue_batch
         self._reissue_gap = reissue_gap
@@ -357,7 +362,7 @@ class Terminal:
                 self.stats["framing_errors"] += 1
                 continue
             try:
-                frame = decode(item)
+                frame = decode(item, crypto=self.crypto)
             except errors.UnknownParameter:
                 out += self._answer_raw_set_failure(s, item)
                 continue
@@ -457,7 +462,7 @@ class Terminal:
     # ------------------------------------------------------------------ frames out
 
     def _frame(self, command: int, body: Any, ack: int = 0xFE) -> bytes:
-        data = encode(Frame(command, ack, self.vin, body, self.edition))
+        data = encode(Frame(command, ack, self.vin, body, self.edition), crypto=self.crypto)
         return self._finish(data)
 
     def _finish(self, data: bytes) -> bytes:
@@ -532,6 +537,8 @@ class Terminal:
         s.login_due = None
         s.answer_due = now + self.response_timeout
         key = hashlib.sha256(b"pk" + self.vin.encode()).digest() * 2  # placeholder public key (64 bytes)
+        if self.crypto is not None and self.crypto.signing_key is not None:
+            key = public_key_bytes(self.crypto.signing_key, self.crypto.options)  # signed for real by _frame
         when = self.timestamp(self.sim(now))
         body = {"time": when, "chip_id": self.chip_id, "public_key": key, "vin": self.vin,
                 **_placeholder_signature(bytes(when) + self.vin.encode())}
@@ -723,7 +730,7 @@ class Terminal:
             self._bad_data(body, edition)
         if self.sign and edition == 2025:
             body["signature"] = _placeholder_signature(bytes(when) + self.vin.encode())
-        data = encode(Frame(command, 0xFE, self.vin, body, edition))
+        data = encode(Frame(command, 0xFE, self.vin, body, edition), crypto=self.crypto)
         return self._finish(data)
 
     def _bad_data(self, body: dict[str, Any], edition: int) -> None:
@@ -817,6 +824,8 @@ class Terminal:
             return []
         if cmd == 0x0A:
             return self._activation_result(s, frame, now)
+        if cmd == 0x0B and self.crypto is not None and isinstance(frame.body, dict):
+            return self._key_exchange(s, frame.body, now)
         if s.state != ONLINE or cmd not in (0x80, 0x81, 0x82) or not isinstance(frame.body, dict):
             return []
         self.stats[f"commands_{cmd:02x}"] += 1
@@ -825,6 +834,17 @@ class Terminal:
         if cmd == 0x81:
             return self._set(s, frame.body, now)
         return self._control(s, frame.body, now)
+
+    def _key_exchange(self, s: _Session, body: dict[str, Any], now: float) -> list[Action]:
+        """2025 0x0B from the platform: the new data-unit key replaces ours at once (we keep no window:
+        the platform accepts the old key until it expires); answered success with our time."""
+        assert self.crypto is not None
+        field_name = {0x03: "aes", 0x05: "sm4"}.get(body["key_type"])
+        if field_name is None:
+            return [self._answer(s, 0x0B, 0x02, self.timestamp(self.sim(now)))]
+        self.crypto.keys = dataclasses.replace(self.crypto.keys, **{field_name: bytes(body["key"])})
+        self.stats["keys_set"] += 1
+        return [self._answer(s, 0x0B, 0x01, self.timestamp(self.sim(now)))]
 
     def _data_answer(self, s: _Session, frame: Frame, now: float) -> list[Action]:
         if frame.ack == 0x01 or "no-data-resend" in self.defects:
