@@ -233,14 +233,17 @@ def run_external(tester: Charger | Bms, bus: Any, *, timers: Timers, limit: floa
     begin = clock()
     silent_since = begin
     first: tuple[float, Frame] | None = None
+    heard = False
     # ---- before the session: silence, then (charger SUT) the charger's first frame
     need = g.session_gap if sut == BMS else g.quiet
     while True:
         now = clock()
         if now - begin > start_wait:
-            what = "stay silent" if sut == BMS or now - silent_since < need else "start a session"
-            raise NoSession(f"the external {'BMS' if sut == BMS else 'charger'} did not {what} within "
-                            f"{start_wait:g} s (needs {need:g} s of silence first)")
+            if sut == BMS:
+                raise NoSession(f"the bus was not silent for {need:g} s within {start_wait:g} s (the external BMS "
+                                "is still in a session), so no new session could start")
+            raise NoSession(f"the external charger did not start a session within {start_wait:g} s "
+                            + ("(it sent nothing)" if not heard else f"after {need:g} s of silence"))
         if sut == BMS and now - silent_since >= need:
             break
         msg = bus.recv(timeout=POLL if sut == CHARGER else max(0.0, min(POLL, need - (now - silent_since))))
@@ -248,6 +251,7 @@ def run_external(tester: Charger | Bms, bus: Any, *, timers: Timers, limit: floa
         if fr is None:
             continue
         at = _stamp(msg, clock())
+        heard = heard or fr.src == sut
         if sut == CHARGER and fr.src == CHARGER and at - silent_since >= need:
             first = (at, fr)
             break

@@ -21,10 +21,12 @@ See docs/charging.md, "Testing a real BMS or charger".
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from harness.charging.bus import external_limit, gaps
 from harness.charging.machine import DEFECTS, NODE_VERSIONS
 from harness.plugin import Expect
 from harness.protocol.timers import Timers
@@ -76,6 +78,35 @@ def external_sut(config: pytest.Config, pics: dict[str, Any], pixit: dict[str, A
                        limit=number("limit"), clock_tolerance=number("clock_tolerance") or 0.005)
 
 
+def _charging_timers(timers: Timers) -> Timers:
+    return Timers().with_(**{k: v for k, v in vars(timers).items()
+                             if k.startswith(("charge_", "j1939_")) and v != getattr(Timers(), k)})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Against an external SUT a case runs in real time, bounded by its own session limits (several
+    sessions for the fleet case), so the suite-wide pytest-timeout would cut it short: widen it."""
+    path = config.getoption("pixit", None)
+    pixit = (yaml_load(path) if path else {}) or {}
+    bus = pixit.get("charging") or {}
+    if not (_option(config, "can_interface") or bus.get("interface")):
+        return
+    timers = Timers().with_(**{k: v for k, v in (pixit.get("timers") or {}).items()
+                               if k.startswith(("charge_", "j1939_"))})
+    limit = float(bus.get("limit") or external_limit(timers))
+    start_wait = float(bus.get("start_wait") or limit + gaps(timers).session_gap)
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.timeout(4 * (limit + start_wait) + 60))
+
+
+def yaml_load(path: str) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+
+
 @pytest.fixture
 def charging(pics: dict[str, Any], pixit: dict[str, Any], timers: Timers, expect: Expect,
              pytestconfig: pytest.Config) -> Rig:
@@ -88,8 +119,7 @@ def charging(pics: dict[str, Any], pixit: dict[str, Any], timers: Timers, expect
     defects = requested if external is not None else frozenset(d for d in requested if d in DEFECTS)
     # charging timers are the standard's unless the PIXIT overrides them: the clock is simulated, so
     # a 10-minute pause costs no wall time and compressing would only change what is tested
-    charging_timers = Timers().with_(**{k: v for k, v in vars(timers).items()
-                                        if k.startswith(("charge_", "j1939_")) and v != getattr(Timers(), k)})
+    charging_timers = _charging_timers(timers)
     if external is not None:
         expect.note(f"SUT: {external}; the harness plays the other role in real time; options {chosen['options']}")
     else:

@@ -61,8 +61,8 @@ def served(role: str, version: str, defects: frozenset[str] = frozenset(), *, in
 
 
 def run_cases(pytester: pytest.Pytester, role: str, version: str, channel: str, cases: list[str], *extra: str,
-              interface: str = "virtual") -> dict[str, tuple[str, str]]:
-    """The verdicts (case id -> verdict, reason) of a sub-session against the external SUT."""
+              interface: str = "virtual") -> dict[str, tuple[str, str, str]]:
+    """The verdicts (case id -> verdict, reason, rerun) of a sub-session against the external SUT."""
     pics = pytester.path / f"pics-{role}.yaml"
     pics.write_text(yaml.safe_dump({"charging": {"role": role, role: {"version": version}}}))
     pixit = pytester.path / "pixit.yaml"
@@ -74,11 +74,12 @@ def run_cases(pytester: pytest.Pytester, role: str, version: str, channel: str, 
         args += ["--case", f"GBT27930-2015/{c}"]
     pytester.runpytest_inprocess(*args)
     results = json.loads((report / "results.json").read_text())
-    return {c["case_id"].removeprefix("GBT27930-2015/"): (c["verdict"], c["reason"]) for c in results["cases"]}
+    return {c["case_id"].removeprefix("GBT27930-2015/"): (c["verdict"], c["reason"], c["rerun"])
+            for c in results["cases"]}
 
 
-def _verdicts(found: dict[str, tuple[str, str]]) -> dict[str, str]:
-    return {k: v for k, (v, _) in found.items()}
+def _verdicts(found: dict[str, tuple[str, str, str]]) -> dict[str, str]:
+    return {k: v[0] for k, v in found.items()}
 
 
 def test_external_charger_passes_clean_and_fails_with_a_defect(pytester: pytest.Pytester) -> None:
@@ -99,6 +100,7 @@ def test_external_charger_passes_clean_and_fails_with_a_defect(pytester: pytest.
     assert _verdicts(bad) == {"DP.1001/01": "FAIL", "DN.1001/01": "FAIL"}, bad
     assert "0xFF fill" in bad["DP.1001/01"][1] or "reserved" in bad["DP.1001/01"][1], bad
     assert "CEM bits" in bad["DN.1001/01"][1], bad
+    assert bad["DN.1001/01"][2].endswith(f"-- --can-interface virtual --can-channel {chan}")  # reruns on the bus
 
 
 def test_external_bms_passes_clean_and_fails_with_a_defect(pytester: pytest.Pytester) -> None:
