@@ -54,6 +54,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                         "0 samples only at report times, cheapest)")
     p.add_argument("--defect", action="append", default=[], choices=sorted(DEFECTS), metavar="NAME",
                    help="switch a terminal defect on (self-tests of a platform's checks); repeatable")
+    p.add_argument("--control-port", type=int, default=None, metavar="PORT",
+                   help="serve the Control API on 127.0.0.1:PORT (0: any free port), so a harness can power "
+                        "vehicles on and off and raise alarms (--sut external --role terminal)")
     p.add_argument("--no-logout", action="store_true", help="drop the links at the end without logout 0x04")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress line")
@@ -91,12 +94,21 @@ async def _simulate(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
             err.write(("\r" + line + "\033[K") if tty else line + "\n")
             err.flush()
 
+    control = None
+    if args.control_port is not None:
+        from .control import serve_control
+
+        control = await serve_control(fleet, port=args.control_port)
+        err.write(f"control on 127.0.0.1:{control.port}\n")
+        err.flush()
     await fleet.start()
     _tune_gc()
     try:
         st = await fleet.run(args.duration, progress=progress)
     finally:
         final = await fleet.stop(logout=not args.no_logout)
+        if control is not None:
+            await control.stop()
     if not args.quiet and tty:
         err.write("\n")
     peak["online"] = max(peak["online"], st.online)

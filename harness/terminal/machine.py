@@ -56,7 +56,7 @@ DEFECTS: dict[str, str] = {
     "cells-dont-add-up": "the pack voltage is sent 5 % above the sum of its cell voltages",
     "bad-iccid": "the login carries an ICCID with letters in it (an ICCID is 20 digits)",
     "fast-login-retry": "an unanswered login is retried after the response timeout, not the login retry interval",
-    "logout-at-power-off": "logs out at power-off at once: no data after power-off (2016), no post-drive monitoring (2025)",
+    "logout-at-power-off": "logs out at once at power-off: no after-off data (2016) or post-drive monitoring (2025)",
     "no-data-resend": "real-time data answered with an error flag is never resent",
     "query-answers-all": "a parameter query 0x80 is answered with every parameter, not the ones asked",
     "set-not-applied": "a parameter set 0x81 is answered success but nothing changes",

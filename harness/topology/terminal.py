@@ -105,6 +105,7 @@ class SimulatedTerminal(TerminalSut):
 @dataclass
 class ExternalTerminal(TerminalSut):
     control: str = ""  # host:port of the terminal's Control API, if it offers one
+    scale: float = 1.0  # a simulator with compressed timers: PIXIT terminal.time_scale
 
     def _client(self) -> Any:
         if not self.control:
@@ -122,6 +123,8 @@ class ExternalTerminal(TerminalSut):
             await client.close()
 
     async def power_on(self) -> None:
+        # a power cycle: whatever state the previous case left, the terminal connects afresh
+        await self._call("go_offline", self.vin, silent=True)
         await self._call("go_online", self.vin)
 
     async def power_off(self) -> None:
@@ -133,6 +136,10 @@ class ExternalTerminal(TerminalSut):
     async def close(self) -> None:
         if self.control:
             await self._call("go_offline", self.vin, silent=True)
+
+    @property
+    def time_scale(self) -> float:
+        return self.scale
 
 
 @dataclass
@@ -168,7 +175,8 @@ class TerminalRig:
         t = self.pixit["terminal"]
         vins = t.get("vins", {})
         vin = str(vins.get(edition) or vins.get(str(edition)) or t["vin"])
-        return ExternalTerminal(vin, edition, host, port, control=str(t.get("control", "")))
+        return ExternalTerminal(vin, edition, host, port, control=str(t.get("control", "")),
+                                scale=float(t.get("time_scale", 1.0)))
 
 
 def start(kind: str, timers: Timers, pixit: dict[str, Any], *, region: str,

@@ -140,7 +140,8 @@ async def test_report_period(platform, tbox, timers, expect, edition):
     await online(platform, tbox, timers)
     period = await _period_of(platform, tbox, timers, 0x02)
     since = platform.now
-    await platform.wait_for(lambda: len(platform.frames(0x02, since=since)) >= 5, within(timers, 10))
+    await platform.wait_for(lambda: len(platform.frames(0x02, since=since)) >= 5,
+                            max(within(timers, 10), 6 * period * tbox.time_scale))
     reports = platform.frames(0x02, since=since)
     expect.true(len(reports) >= 5, f"{len(reports)} real-time reports", path="reports", expected=">= 5",
                 actual=len(reports))
