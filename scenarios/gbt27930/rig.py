@@ -70,6 +70,12 @@ class Rig:
     outcomes: list[Outcome] = field(default_factory=list)
     external: ExternalSut | None = None
 
+    @property
+    def tolerance(self) -> float:
+        """How far a time may sit beyond a bound: float noise on the simulated clock, the timestamp
+        resolution (PIXIT clock_tolerance) on a real bus."""
+        return self.external.clock_tolerance if self.external is not None else 1e-6
+
     # ------------------------------------------------------------------ what an external SUT allows
 
     def applies(self, role: str) -> None:
@@ -238,8 +244,7 @@ class Rig:
         late = r.at - start
         e.count(f"{name} after (s)", round(late, 3))
         tol = self.timers.charge_period  # one period of CEM/BEM
-        early = self.external.clock_tolerance if self.external is not None else 1e-6
-        e.true(due - early <= late <= due + tol,
+        e.true(due - self.tolerance <= late <= due + tol,
                f"{name} for {what} came {late:.3f} s after it started, due {due:g} s (+{tol:g})",
                path=f"{name}.delay", expected=due, actual=round(late, 3))
 

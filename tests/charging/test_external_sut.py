@@ -35,8 +35,12 @@ CASES_DIR = Path(__file__).resolve().parents[2] / "scenarios" / "gbt27930"
 TIMERS = {"charge_timeout": 2.0, "charge_ready_timeout": 4.0, "charge_crm_wait": 4.0, "charge_end_timeout": 3.0,
           "charge_fallback": 2.0, "charge_pause_limit": 6.0, "charge_retry_wait": 0.5,
           "charge_reconnect_wait": 1.5, "charge_retries": 1}
-CHARGER_CASES = ["DP.1001/01", "DN.1001/01", "4.6/04"]  # CHM period, CEM timing after retries, full session
-BMS_CASES = ["BP.1002/01", "BN.3001/01"]  # BRM transfer in a full session, BEM 1 s after CRO
+# CHM period; CEM timing, then retries and giving up; a broken BRM transfer; BEM -> silent retry wait ->
+# reconnection that completes; a full 2015-compat session
+CHARGER_CASES = ["DP.1001/01", "DN.1001/01", "DN.1002/01", "DN.4003/01", "4.6/04"]
+# BRM transfer in a full session; BST at its target SOC and the end of session as seen on the bus; BEM 1 s
+# after CRO without CCS
+BMS_CASES = ["BP.1002/01", "BP.4001/01", "BN.3001/01"]
 _channels = itertools.count(1)
 
 
