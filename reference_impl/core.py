@@ -342,6 +342,8 @@ class PlatformCore:
             if "no-activation-answer" in self.defects:
                 return []
             body = self._activate(frame)
+            if body.get("status") == 1:
+                self.security.bind_activation(frame)  # the verified public key and chip id now belong to the VIN
             return [Send(link.conn, encode(Frame(0x0A, COMMAND_FLAG, frame.vin, body, frame.edition)))]
         if cmd == 0x0B and frame.edition == 2025:
             return self._key_exchange(link, frame, raw, now)

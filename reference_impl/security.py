@@ -258,10 +258,20 @@ class PlatformSecurity:
             self.stats["signature_failed"] += 1
             return Refusal(exc.flag(2025), exc, plain)
         self.stats["verified"] += 1
-        if frame.command == 0x09:  # activation binds chip id and public key to the VIN
-            bound = self.vehicle(frame.vin)
-            bound.sign_key, bound.chip_id = key, str(frame.body["chip_id"]).strip()
+        if frame.command == 0x09:
+            frame.extra["activation_key"] = key  # bound by bind_activation once the core accepts the activation
         return None
+
+    def bind_activation(self, frame: Frame) -> bool:
+        """Bind the chip id and the (verified) public key of an accepted activation to its VIN. Called by
+        the core only when it answers the activation 'ok', so a refused one (chip or VIN already
+        activated) cannot replace a vehicle's key."""
+        key = frame.extra.get("activation_key")
+        if key is None or not isinstance(frame.body, dict):
+            return False
+        bound = self.vehicle(frame.vin)
+        bound.sign_key, bound.chip_id = key, str(frame.body["chip_id"]).strip()
+        return True
 
     def _sig_refusal(self, frame: Frame, plain: bytes, why: str) -> Refusal:
         self.stats["signature_failed"] += 1

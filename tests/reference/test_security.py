@@ -262,3 +262,15 @@ def test_unknown_security_settings_refused(tmp_path):
         Rig(tmp_path, security={"sm2_privat_key": "00"})
     with pytest.raises(ValueError):
         Rig(tmp_path, security={"signatures": "sometimes"})
+
+
+def test_refused_activation_does_not_replace_the_bound_key(tmp_path):
+    rig = _activated(tmp_path)
+    intruder = crypto.SM2PrivateKey.generate()
+    body = dict(activation_frame().body, chip_id="CHIP000000000666", public_key=crypto.public_key_bytes(intruder))
+    answers = rig.send(encode(Frame(0x09, vin=VIN, edition=2025, body=body),
+                              crypto=crypto.FrameCrypto(signing_key=intruder)))
+    assert [(a.command, a.body["status"]) for a in answers] == [(0x0A, 2)]  # VIN already activated
+    assert rig.core.security.vehicles[VIN].sign_key == SM2_VEHICLE.public_key()
+    forged = encode(realtime_frame(), crypto=crypto.FrameCrypto(signing_key=intruder))
+    assert [(a.command, a.ack) for a in rig.send(forged)] == [(0x02, 0x05)]
