@@ -19,6 +19,7 @@ timers: {report_period: 10}
 thresholds: {cell_over_voltage: 4.25}
 defects: []                 # self-tests only
 data_call_mode: platform-forward   # or terminal-link
+security: {sm2_private_key: "…", vehicles: {LVBV3J0B6JE900252: {sm4: "…"}}}  # reference_impl/security.py
 ```
 """
 
