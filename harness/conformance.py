@@ -3,7 +3,8 @@
     gbt32960 conformance                                   # the embedded reference platform, both editions
     gbt32960 conformance --sut docker --report out/        # our images, in containers
     gbt32960 conformance --sut tcp://10.0.0.5:32960 --pics pics.yaml --pixit pixit.yaml
-    gbt32960 conformance --list                            # the cases, their clauses and requirements
+    gbt32960 conformance --list                            # every role's cases, their clauses and requirements
+    gbt32960 conformance --role terminal                   # a T-Box as the SUT (our simulator by default)
 
 Exit status: 0 when no case is FAIL, ERROR or XPASS; 1 otherwise; 5 when nothing was selected.
 """
@@ -19,8 +20,8 @@ from harness.cli import register
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sut", default="reference", help="reference (default), docker, or tcp://HOST:PORT")
     p.add_argument("--sut-image", default=None, help="the maker's platform image, run like ours")
-    p.add_argument("--role", default="enterprise", choices=("enterprise", "local", "national", "terminal"),
-                   help="the role the SUT plays (default enterprise)")
+    p.add_argument("--role", default=None, choices=("enterprise", "local", "national", "terminal"),
+                   help="the role the SUT plays (default enterprise; --list without --role lists every role's)")
     p.add_argument("--pics", default=None, help="PICS YAML: features the SUT claims, expected failures")
     p.add_argument("--pixit", default=None, help="PIXIT YAML: addresses, credentials, vehicles, timers")
     p.add_argument("--edition", default="both", choices=("2016", "2025", "both"))
@@ -40,7 +41,8 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
     import scenarios
 
     out = [str(Path(scenarios.__file__).parent), "-p", "no:cacheprovider", "-o", "asyncio_mode=auto",
-           "-o", "asyncio_default_fixture_loop_scope=function", "--sut", args.sut, "--role", args.role,
+           "-o", "asyncio_default_fixture_loop_scope=function", "--sut", args.sut,
+           "--role", args.role or ("all" if args.list else "enterprise"),
            "--edition", args.edition, "--timers", args.timers, "-v" if args.verbose else "-q"]
     for name in ("sut_image", "pics", "pixit", "report"):
         if getattr(args, name):

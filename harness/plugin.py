@@ -58,8 +58,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="what is tested: reference (embedded, default), docker (our images), tcp://HOST:PORT (a running "
                      "platform), or external (with --role terminal: a T-Box set up by the PIXIT's terminal: section)")
     g.addoption("--sut-image", default=None, help="the maker's platform image (docker backend)")
-    g.addoption("--role", default="enterprise", choices=("enterprise", "local", "national", "terminal"),
-                help="the role the SUT plays (default enterprise)")
+    g.addoption("--role", default="enterprise", choices=("enterprise", "local", "national", "terminal", "all"),
+                help="the role the SUT plays (default enterprise); all: every role's cases, with --list-cases only")
     g.addoption("--pics", default=None, help="PICS YAML: the features the SUT claims")
     g.addoption("--pixit", default=None, help="PIXIT YAML: addresses, credentials, vehicles, timers")
     g.addoption("--edition", default="both", choices=("2016", "2025", "both"), help="editions to test")
@@ -86,6 +86,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs(pics): the case is N/A unless the PICS claims this feature")
     config.addinivalue_line("markers", "role(*roles): the SUT roles this case applies to")
     config.stash[CASE_RESULTS] = []
+    if _opt(config, "role") == "all" and not _opt(config, "list_cases"):
+        raise pytest.UsageError("--role all only lists cases (--list-cases): a run tests one role at a time")
 
 
 def _opt(config: pytest.Config, name: str) -> Any:
@@ -172,7 +174,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         selected = (
             (not wanted_cases or any(fnmatch.fnmatchcase(cid, pat) for pat in wanted_cases))
             and (not wanted_clauses or any(clause.startswith(c) or cid.startswith(c) for c in wanted_clauses))
-            and (roles is None or role in roles.args)
+            and (roles is None or role in roles.args or role == "all")
             and (strict or not mark.kwargs.get("strict", False))
         )
         if not selected:
@@ -195,12 +197,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if mark is not None:
             cid = case_id(item)
             edition = str(item.callspec.params.get("edition", "")) if hasattr(item, "callspec") else ""
-            rows.append((cid, edition, clause_of(cid)[1], mark.kwargs.get("requirement", "")))
+            roles = item.get_closest_marker("role")
+            rows.append((cid, edition, ",".join(roles.args) if roles else "any", clause_of(cid)[1],
+                         mark.kwargs.get("requirement", "")))
     tw = session.config.get_terminal_writer()
-    tw.line(f"{'case':<36} {'edition':<8} {'clause':<10} requirement")
-    for cid, edition, clause, req in rows:
-        tw.line(f"{cid:<36} {edition:<8} {clause:<10} {req}")
-    tw.line(f"{len(rows)} cases")
+    tw.line(f"{'case':<36} {'edition':<8} {'role':<11} {'clause':<10} requirement")
+    for cid, edition, roles, clause, req in rows:
+        tw.line(f"{cid:<36} {edition:<8} {roles:<11} {clause:<10} {req}")
+    by_role: dict[str, int] = {}
+    for row in rows:
+        by_role[row[2]] = by_role.get(row[2], 0) + 1
+    tw.line(f"{len(rows)} cases (" + ", ".join(f"{r}: {n}" for r, n in sorted(by_role.items())) + ")")
     pytest.exit("cases listed, none run", returncode=0 if rows else pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
