@@ -839,10 +839,13 @@ class Terminal:
         """2025 0x0B from the platform: the new data-unit key replaces ours at once (we keep no window:
         the platform accepts the old key until it expires); answered success with our time."""
         assert self.crypto is not None
-        field_name = {0x03: "aes", 0x05: "sm4"}.get(body["key_type"])
-        if field_name is None:
+        key, keys = bytes(body["key"]), self.crypto.keys
+        if body["key_type"] == 0x03:
+            self.crypto.keys = dataclasses.replace(keys, aes=key)
+        elif body["key_type"] == 0x05:
+            self.crypto.keys = dataclasses.replace(keys, sm4=key)
+        else:  # an RSA/SM2 key type names no data-unit key we could switch to
             return [self._answer(s, 0x0B, 0x02, self.timestamp(self.sim(now)))]
-        self.crypto.keys = dataclasses.replace(self.crypto.keys, **{field_name: bytes(body["key"])})
         self.stats["keys_set"] += 1
         return [self._answer(s, 0x0B, 0x01, self.timestamp(self.sim(now)))]
 
