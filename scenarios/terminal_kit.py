@@ -35,6 +35,17 @@ async def online(platform: ScriptedPlatform, tbox: TerminalSut, timers: Timers) 
     return login
 
 
+def power_off_window(timers: Timers, edition: int) -> float:
+    """How long after power-off a terminal keeps reporting before it logs out: 3 min after power-off
+    (2016), the 1 h post-drive monitoring (2025); compressed in a compressed run."""
+    return timers.after_power_off if edition == 2016 else timers.post_drive_monitoring
+
+
+async def second_platform(platform: ScriptedPlatform, name: str = "platform-2") -> ScriptedPlatform:
+    """Another platform the harness plays (a new address, a public platform), recording in the same wire."""
+    return await ScriptedPlatform(platform.wire, name).listen(platform.host, 0)
+
+
 def collected(r: Received) -> dt.datetime:
     """A frame's collection time (the terminal's clock)."""
     return r.frame.body["time"].to_datetime()

@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from harness.protocol.messages import parameters
 from harness.protocol.schema import Scalar
-from harness.topology.scripted import ScriptedPlatform
 from scenarios.kit import case, role
-from scenarios.terminal_kit import control, gaps, login_window, online, query, set_params, within
+from scenarios.terminal_kit import (
+    control,
+    gaps,
+    login_window,
+    online,
+    power_off_window,
+    query,
+    second_platform,
+    set_params,
+    within,
+)
 
 pytestmark = role("terminal")
 
@@ -92,12 +101,43 @@ async def test_set_all_or_nothing(platform, tbox, timers, expect, edition):
     expect.equal("0x09 (the valid item of the refused set)", before[0x09], after[0x09])
 
 
-async def _second_platform(platform) -> ScriptedPlatform:
-    return await ScriptedPlatform(platform.wire, "platform-2").listen(platform.host, 0)
-
-
 def _address(host: str, port: int, ids: tuple[int, int, int] = (0x04, 0x05, 0x06)) -> dict[int, object]:
     return {ids[0]: len(host.encode()), ids[1]: host, ids[2]: port}
+
+
+def _writable(edition: int) -> dict[int, object]:
+    """A new valid value for every writable parameter except the platform address (its own cases)."""
+    values: dict[int, object] = {0x01: 5000, 0x02: 20, 0x03: 500 if edition == 2016 else 1, 0x09: 15,
+                                 0x0A: 12, 0x0B: 12, 0x0C: 5, 0x0D: len(b"127.0.0.9"), 0x0E: "127.0.0.9",
+                                 0x0F: 32961, 0x10: 0x02}
+    table = parameters(edition)
+    assert all(table[k].in_range(v) for k, v in values.items() if isinstance(table[k], Scalar))
+    return values
+
+
+@case("GBT32960.3-{edition}/B.2.3/56",
+      requirement="B.2.3/T B.12-B.13: a set of each writable parameter (0x01-0x03, 0x09-0x0C, the public "
+                  "platform 0x0D-0x0F, 0x10) on its own is answered success and a query then returns the new value.")
+async def test_set_every_writable_parameter(platform, tbox, timers, expect, edition):
+    await online(platform, tbox, timers)
+    wanted = _writable(edition)
+    before = await query(platform, tbox, timers, sorted(wanted))
+    groups = [[0x0D, 0x0E], *([k] for k in sorted(wanted) if k not in (0x0D, 0x0E))]  # a domain goes with its length
+    refused, differ = [], {}
+    try:
+        for ids in groups:
+            answer = await set_params(platform, tbox, timers, {k: wanted[k] for k in ids})
+            if _ack(answer) != 0x01:
+                refused.append([hex(k) for k in ids])
+                continue
+            got = await query(platform, tbox, timers, ids)
+            differ |= {hex(k): (wanted[k], got.get(k)) for k in ids if str(got.get(k)).strip() != str(wanted[k])}
+    finally:
+        await set_params(platform, tbox, timers, before)
+    expect.count("parameters set", len(wanted))
+    expect.true(not refused, f"sets refused: {refused}", path="answers", expected="0x01", actual=refused)
+    expect.true(not differ, f"query after set differs: {differ}", path="values", expected="the set values",
+                actual=differ)
 
 
 @case("GBT32960.3-{edition}/B.2.3/54",
@@ -105,7 +145,7 @@ def _address(host: str, port: int, ids: tuple[int, int, int] = (0x04, 0x05, 0x06
                   "into the new platform.")
 async def test_set_address_moves(platform, tbox, timers, expect, edition):
     await online(platform, tbox, timers)
-    p2 = await _second_platform(platform)
+    p2 = await second_platform(platform)
     try:
         answer = await set_params(platform, tbox, timers, _address(p2.host, p2.port))
         expect.equal("set answer.ack", 0x01, _ack(answer))
@@ -123,7 +163,7 @@ async def test_set_address_moves(platform, tbox, timers, expect, edition):
                   "settings, logs in to the old platform again and answers the set there with the error flag.")
 async def test_set_address_restores(platform, tbox, timers, expect, edition):
     login = await online(platform, tbox, timers)
-    dead = await _second_platform(platform)
+    dead = await second_platform(platform)
     await dead.close()  # a port nothing listens on
     answer = await set_params(platform, tbox, timers, _address(dead.host, dead.port))
     expect.equal("set answer.ack", 0x01, _ack(answer))
@@ -133,10 +173,6 @@ async def test_set_address_restores(platform, tbox, timers, expect, edition):
     expect.equal("restore answer.ack", 0x02, refused.frame.ack)
 
 
-def _power_off_window(timers, edition: int) -> float:
-    return timers.after_power_off if edition == 2016 else timers.post_drive_monitoring
-
-
 @case("GBT32960.3-{edition}/B.2.4/51",
       requirement="B.2.4/T B.15: control 0x02 (terminal power-off) is answered success and the terminal then "
                   "powers off: it logs out.")
@@ -144,7 +180,7 @@ async def test_control_power_off(platform, tbox, timers, expect, edition):
     await online(platform, tbox, timers)
     answer = await control(platform, tbox, timers, 0x02)
     expect.equal("control answer.ack", 0x01, _ack(answer))
-    await platform.next(0x04, _power_off_window(timers, edition) + within(timers), since=answer.at)
+    await platform.next(0x04, power_off_window(timers, edition) + within(timers), since=answer.at)
 
 
 @case("GBT32960.3-{edition}/B.2.4/52",
@@ -199,7 +235,7 @@ async def test_control_warning(platform, tbox, timers, expect, edition):
                   "reports real-time data, while its link to the enterprise platform stays up.")
 async def test_control_sampling_link(platform, tbox, timers, expect, edition):
     login = await online(platform, tbox, timers)
-    public = await _second_platform(platform)
+    public = await second_platform(platform)
     try:
         answer = await set_params(platform, tbox, timers, _address(public.host, public.port, (0x0D, 0x0E, 0x0F)))
         expect.equal("set answer.ack", 0x01, _ack(answer))

@@ -8,7 +8,15 @@ numbers 51 and up are the terminal-side cases of a clause (1-49 are the platform
 from __future__ import annotations
 
 from scenarios.kit import case, role
-from scenarios.terminal_kit import collected, gaps, login_window, online, query, within
+from scenarios.terminal_kit import (
+    collected,
+    gaps,
+    login_window,
+    online,
+    power_off_window,
+    query,
+    within,
+)
 
 pytestmark = role("terminal")
 
@@ -92,10 +100,6 @@ async def test_login_backoff_after_three_failures(platform, tbox, timers, expect
                 path="pause", expected=f">= {timers.login_backoff:g}", actual=round(pause, 3))
 
 
-def _power_off_window(timers, edition: int) -> float:
-    return timers.after_power_off if edition == 2016 else timers.post_drive_monitoring
-
-
 @case("GBT32960.3-{edition}/B.1/55",
       requirement="B.1/T B.18: when the vehicle is switched off the terminal logs out with 0x04, carrying the "
                   "serial of its login.")
@@ -103,7 +107,7 @@ async def test_logout_on_power_off(platform, tbox, timers, expect, edition):
     login = await online(platform, tbox, timers)
     off = platform.now
     await tbox.power_off()
-    logout = await platform.next(0x04, _power_off_window(timers, edition) + within(timers), since=off)
+    logout = await platform.next(0x04, power_off_window(timers, edition) + within(timers), since=off)
     expect.equal("logout.serial", login.frame.body["serial"], logout.frame.body["serial"])
 
 
@@ -114,7 +118,7 @@ async def test_data_after_power_off(platform, tbox, timers, expect, edition):
     await online(platform, tbox, timers)
     off = platform.now
     await tbox.power_off()
-    window = _power_off_window(timers, edition)
+    window = power_off_window(timers, edition)
     logout = await platform.next(0x04, window + within(timers), since=off)
     after = [r for r in platform.frames(0x02, since=off) if r.at <= logout.at]
     expect.count("real-time frames after power-off", len(after))

@@ -31,7 +31,7 @@ CAUGHT: dict[str, list[str]] = {
     # query, set, control (B.2.2-B.2.4)
     "ignore-query": both("GBT32960.3-{e}/B.2.2/51"),
     "query-answers-all": both("GBT32960.3-{e}/B.2.2/52"),
-    "set-not-applied": both("GBT32960.3-{e}/B.2.3/51"),
+    "set-not-applied": both("GBT32960.3-{e}/B.2.3/51", "GBT32960.3-{e}/B.2.3/56"),
     "accept-read-only-set": both("GBT32960.3-{e}/B.2.3/52"),
     "partial-set": both("GBT32960.3-{e}/B.2.3/53"),
     "ignore-address-set": both("GBT32960.3-{e}/B.2.3/54"),
