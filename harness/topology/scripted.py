@@ -122,6 +122,10 @@ class ScriptedPlatform:
             return predicate()
         return True
 
+    async def observe(self, seconds: float) -> None:
+        """Let the terminal run for a window the case derives from its timers, recording all it sends."""
+        await self.wait_for(lambda: False, seconds)
+
     async def next(self, command: int, within: float, *, since: float | None = None,
                    where: Callable[[Received], bool] | None = None) -> Received:
         """The first frame of `command` from the terminal at or after `since` (default: now)."""

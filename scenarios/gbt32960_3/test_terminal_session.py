@@ -167,7 +167,7 @@ def _level(r) -> int:
 async def _alarm(platform, tbox, timers):
     """Online long enough for a full pre-fault window, then a level-3 alarm: (the fault frame, raise time)."""
     await online(platform, tbox, timers)
-    await platform.wait_for(lambda: False, timers.alarm_window * 1.2)  # fill the terminal's pre-fault buffer
+    await platform.observe(timers.alarm_window * 1.2)  # fill the terminal's pre-fault buffer
     raised = platform.now
     await tbox.raise_alarm(3, 4 * timers.alarm_window)
     fault = await platform.next(0x02, within(timers), since=raised, where=lambda r: _level(r) >= 3)
@@ -179,7 +179,7 @@ async def _alarm(platform, tbox, timers):
                   "period, parameter 0x03), from the fault on.")
 async def test_level3_alarm_period(platform, tbox, timers, expect, edition):
     fault, _ = await _alarm(platform, tbox, timers)
-    await platform.wait_for(lambda: False, timers.alarm_window * 0.8)
+    await platform.observe(timers.alarm_window * 0.8)
     during = [r for r in platform.frames(0x02, since=fault.at)]
     g = gaps(during)
     expect.count("real-time frames in the alarm", len(during))
@@ -231,14 +231,14 @@ async def test_resend_after_error_answer(platform, tbox, timers, expect, edition
 async def _outage(platform, tbox, timers, periods: int = 5):
     """Online, then the platform is unreachable for `periods` report periods; back when it logged in again."""
     login = await online(platform, tbox, timers)
-    await platform.wait_for(lambda: False, timers.report_period)
+    await platform.observe(timers.report_period)
     start = platform.now
     await platform.stop_listening()
     await platform.drop_links()
-    await platform.wait_for(lambda: False, periods * timers.report_period)
+    await platform.observe(periods * timers.report_period)
     await platform.listen(platform.host, platform.port)
     back = await platform.next(0x01, timers.login_backoff + login_window(timers) * 2, since=login.at + 1e-6)
-    await platform.wait_for(lambda: False, within(timers, 6))  # reissue goes between the real-time uploads
+    await platform.observe(within(timers, 6))  # reissue goes between the real-time uploads
     return start, back
 
 

@@ -29,7 +29,7 @@ async def _live_capture(rig: Any, edition: int, wire: Any, seconds: float) -> li
     loop_t0, epoch_t0 = p.now, time.time()
     try:
         await t.power_on()
-        await p.wait_for(lambda: False, seconds)
+        await p.observe(seconds)
     finally:
         await t.close()
         await p.close()
