@@ -474,6 +474,10 @@ class PlatformCore:
                     continue
                 if up.cfg.region == region or "relay-wrong-region" in self.defects:
                     up.enqueue(frame.vin, collected, raw, now)
+        elif "queue-every-vehicle-offline" in self.defects:  # the offline queue forgets who may be relayed
+            for up in self.uplinks.values():
+                if up.cfg.role == "local" and up.state != "online":
+                    up.enqueue(frame.vin, collected, raw, now)
         for call in self.calls.values():
             if frame.vin in call.vins and call.until > now and "drop-data-call" not in self.defects:
                 self.uplinks[call.upstream].enqueue(frame.vin, collected, raw, now)

@@ -64,6 +64,14 @@ DEFECTS: dict[str, str] = {
     "login-retry-fast": "the upstream re-login interval is a quarter of platform_login_retry",
     "no-resend-on-error": "an error answer to relayed data is taken as done: the data is not resent",
     "relay-batched": "relayed real-time data is held and sent in batches every 8 report periods",
+    # the notice's forwarding under faults (scenarios/notice/test_forwarding*.py)
+    "relay-lose-some": "one frame in 16 to relay is never queued for the local platform",
+    "unacked-taken-as-done": "a relayed frame not answered within the response timeout is taken as delivered",
+    "resend-unbounded": "an unanswered relayed frame is resent every response timeout until it is answered",
+    "inflight-lost-on-disconnect": "relayed frames still unanswered when the upstream link drops are taken as "
+                                   "delivered",
+    "queue-every-vehicle-offline": "while a local platform's link is down, every vehicle's frames (private, other "
+                                   "regions) are queued for it",
     # confidentiality and integrity (reference_impl/security.py)
     "skip-signature-check": "2025 signatures are not verified: a tampered real-time/reissue/activation frame is "
                             "accepted",

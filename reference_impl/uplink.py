@@ -60,6 +60,7 @@ class Uplink:
         self.backlog_cursor = 0
         self.backlog_end = 0
         self._last_batch = 0.0  # defect relay-batched only
+        self._enqueued = 0  # defect relay-lose-some only
         self.stats = dict(logins=0, login_failures=0, sent_live=0, sent_reissue=0, acked=0, errors=0, dropped=0)
 
     # ------------------------------------------------------------------ connection life
@@ -84,6 +85,9 @@ class Uplink:
 
     def lost(self, now: float) -> list[Action]:
         self.conn = None
+        if "inflight-lost-on-disconnect" in self.core.defects:
+            for key in self.inflight:
+                self.core.store.done(self.cfg.name, key)
         self.inflight.clear()
         self._pending_fresh.clear()
         if self.state in ("online", "login", "login-wait"):
@@ -138,6 +142,9 @@ class Uplink:
 
     # ------------------------------------------------------------------ the queue
     def enqueue(self, vin: str, collected: str, raw: bytes, now: float) -> None:
+        self._enqueued += 1
+        if "relay-lose-some" in self.core.defects and self._enqueued % 16 == 0:
+            return
         online = self.state == "online"
         self.core.store.enqueue(self.cfg.name, vin, collected, raw, live=online, now=now)
         if not online:
@@ -203,9 +210,11 @@ class Uplink:
         body = frame.body if isinstance(frame.body, dict) else {}
         key = (frame.vin, time_text(body.get("time")) or "")
         entry = self.inflight.get(key)
-        if entry is None:
-            return
         if "ignore-upstream-acks" in self.core.defects:
+            return
+        if entry is None:
+            if frame.ack == 0x01:  # a late answer, after the resends gave up: still delivered, not to reissue
+                self.core.store.done(self.cfg.name, key)
             return
         if frame.ack == 0x01 or "no-resend-on-error" in self.core.defects:
             del self.inflight[key]
@@ -257,7 +266,11 @@ class Uplink:
         actions = self._send_fresh(now)
         for entry in list(self.inflight.values()):
             if now - entry.sent_at >= self.core.timers.response_timeout:
-                if entry.tries >= self.core.timers.data_tries:
+                if "unacked-taken-as-done" in self.core.defects:
+                    del self.inflight[entry.key]
+                    self.core.store.done(self.cfg.name, entry.key)
+                    continue
+                if entry.tries >= self.core.timers.data_tries and "resend-unbounded" not in self.core.defects:
                     del self.inflight[entry.key]  # stays queued: reissued after the next login
                     self.stats["dropped"] += 1
                     continue

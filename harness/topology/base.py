@@ -86,6 +86,16 @@ class Topology:
                     out[f"{name} ({party.name})"] = text
         return out
 
+    def restart(self, party: str, *, hard: bool = True) -> None:
+        """Stop a platform ("enterprise", "local") and start it again with its stored data; `hard` stops it
+        abruptly, like kill -9. A backend that cannot do this raises StimulusUnavailable (INCONC)."""
+        from .terminal import StimulusUnavailable
+
+        restart = self.extra.get("restart")
+        if restart is None:
+            raise StimulusUnavailable(f"the {self.backend} topology cannot restart the {party} platform")
+        restart(party, hard)
+
     def close(self) -> None:
         closer = self.extra.get("close")
         if closer:

@@ -173,11 +173,63 @@ def start(vehicles: list[VehicleSpec], timers: Timers, *, region: str = "110000"
             logging.getLogger("reference_impl").removeHandler(logs)
 
     parties = {name: InProcessParty(getattr(trio, name), runner, logs) for name in ("enterprise", "local", "national")}
+    extra: dict[str, Any] = {"close": close, "workdir": folder, "runner": runner, "trio": trio,
+                             "control": _control(trio.enterprise)}
+
+    def restart(name: str, hard: bool = True) -> None:
+        # same ports and the same SQLite file: peers and the harness find it where it was
+        server = runner.call(_restart(getattr(trio, name), hard), timeout=30)
+        setattr(trio, name, server)
+        parties[name].server = server
+        if name == "enterprise":
+            extra["control"] = _control(server)
+
+    extra["restart"] = restart
     return Topology(role="enterprise", backend="embedded", sut=parties["enterprise"], local=parties["local"],
                     national=parties["national"], vehicles=vehicles, timers=timers, region=region,
-                    platform_id=ENTERPRISE_ID, faults=faults,
-                    extra={"close": close, "workdir": folder, "runner": runner, "trio": trio,
-                           "control": _control(trio.enterprise)})
+                    platform_id=ENTERPRISE_ID, faults=faults, extra=extra)
+
+
+async def _kill(server: PlatformServer) -> None:
+    """Stop a platform the way kill -9 does: links cut without logout, writes not yet committed lost,
+    no final commit. Only what the platform committed before (it commits before it answers or relays)
+    is left in its SQLite file."""
+    server.run = lambda actions: None  # type: ignore[method-assign]  # a dead process performs nothing
+    server.commit = lambda: None  # type: ignore[method-assign]
+    if server.control is not None:
+        await server.control.stop()
+    if server._ticker:
+        server._ticker.cancel()
+    if server._server:
+        server._server.close()
+    for t in list(server.transports.values()):
+        t.abort()
+    for task in list(server._tasks):
+        task.cancel()
+    store = server.core.store
+    for pending in (store._frames, store._queue, store._warnings, store._done):
+        pending.clear()
+    if server._server:
+        await server._server.wait_closed()
+    store.db.close()
+    server.stopped.set()
+
+
+async def _restart(server: PlatformServer, hard: bool) -> PlatformServer:
+    """Stop `server` (hard: like kill -9; else a clean stop) and start a new one from its config and store."""
+    from reference_impl.core import PlatformCore
+
+    cfg = server.core.cfg
+    port, control_port = server.port, server.control_port
+    if hard:
+        await _kill(server)
+    else:
+        await server.stop()
+        server.core.store.close()
+    cfg.listen = f"{cfg.host}:{port}"
+    if control_port is not None:
+        cfg.control_port = control_port
+    return await PlatformServer(PlatformCore(cfg)).start()
 
 
 def _control(server: PlatformServer) -> Any:
