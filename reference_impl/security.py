@@ -20,7 +20,11 @@ security:
       sign_algorithm: sm2     # sm2 | rsa | ecc: its signing key, if not bound by activation 0x09
       sign_public_key: 04…    # hex (SM2 point, DER) or PEM
       rsa_public_key: PEM     # to encrypt 0x0B key exchanges to the vehicle (SM2: sign_public_key)
+      require_signature: true # its unsigned 2025 real-time/reissue data gets 0x05 (as `signatures: require`)
 ```
+
+Relayed frames (`relay_bytes`): a decrypted frame goes upstream as its plaintext frame, its signature
+block untouched, so the local platform can verify it (notice 3).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from harness.protocol import crypto, errors
-from harness.protocol.codec import COMMAND_FLAG, Frame, assemble, encode_body
+from harness.protocol.codec import COMMAND_FLAG, Frame, assemble, bcc, encode_body
 from harness.protocol.schema import Timestamp
 
 log = logging.getLogger("reference_impl.security")
@@ -75,6 +79,7 @@ class VehicleKeys:
     rsa_public: rsa.RSAPublicKey | None = None
     sign_key: crypto.PublicKey | None = None
     chip_id: str = ""
+    require_signature: bool = False
     exchanged: list[ExchangedKey] = field(default_factory=list)
 
 
@@ -143,6 +148,7 @@ class PlatformSecurity:
                 vk.rsa_public = pub if isinstance(pub, rsa.RSAPublicKey) else None
             if v.get("sign_public_key"):
                 vk.sign_key = _sign_key(v.get("sign_algorithm", "sm2"), v["sign_public_key"])
+            vk.require_signature = bool(v.get("require_signature", False))
         self.stats = {"decrypted": 0, "decrypt_failed": 0, "verified": 0, "signature_failed": 0, "keys_set": 0}
 
     def vehicle(self, vin: str) -> VehicleKeys:
@@ -234,6 +240,7 @@ class PlatformSecurity:
         sig = crypto.signature_of(frame.command, frame.body)
         plain = crypto.plaintext_unit(frame)
         vk = self.vehicles.get(frame.vin)
+        required = self.signatures == "require" or (vk is not None and vk.require_signature)
         key: crypto.PublicKey | None
         try:
             if frame.command == 0x09:
@@ -242,14 +249,14 @@ class PlatformSecurity:
                 key = vk.sign_key if vk else None
         except ValueError as exc:
             key = None
-            if self.signatures == "require":
+            if required:
                 return self._sig_refusal(frame, plain, f"activation public key unusable: {exc}")
         if sig is None:
-            if self.signatures == "require" and (key is not None or frame.command == 0x09):
+            if required and (key is not None or frame.command == 0x09):
                 return self._sig_refusal(frame, plain, "2025 data carries no signature")
             return None
         if key is None:
-            if self.signatures == "require":
+            if required:
                 return self._sig_refusal(frame, plain, "no key known to verify the signature")
             return None
         try:
@@ -272,6 +279,46 @@ class PlatformSecurity:
         bound = self.vehicle(frame.vin)
         bound.sign_key, bound.chip_id = key, str(frame.body["chip_id"]).strip()
         return True
+
+    # ------------------------------------------------------------------ answers, relays (and their defects)
+    def key_exchange_answer_unit(self, frame: Frame, unit: bytes, now: float) -> bytes:
+        """The data unit of the answer to a vehicle's 0x0B. Answers go in plaintext, so one that came
+        encrypted is answered with the platform's time only (6.3.2: keep the time, drop the rest; 0x0B
+        has no time of its own) and its key never goes back in the clear; a plaintext one is repeated
+        (Annex B style: nothing is disclosed that did not travel in the clear already)."""
+        if frame.extra.get("received") is None or "echo-key-exchange" in self.defects:
+            return unit
+        return bytes(Timestamp.from_datetime(beijing(now)))
+
+    def relay_bytes(self, frame: Frame, raw: bytes) -> bytes:
+        """What goes upstream for an accepted frame: its plaintext frame with the signature block as the
+        vehicle sent it (§5.2.5, notice 3). Defects: the ciphertext as received; the signature dropped."""
+        received = frame.extra.get("received")
+        if "relay-ciphertext" in self.defects and received is not None:
+            return bytes(received)
+        if "relay-without-signature" in self.defects and frame.edition == 2025 and isinstance(frame.body, dict) \
+                and frame.body.get("signature"):
+            body = {k: v for k, v in frame.body.items() if k != "signature"}
+            return assemble(frame.edition, frame.command, frame.ack, frame.vin,
+                            encode_body(frame.edition, frame.command, frame.ack, body))
+        return raw
+
+    def bcc_over_plaintext(self, raw: bytes, now: float) -> bytes:
+        """Defect `bcc-over-plaintext` (decrypt first, then check the BCC over the plaintext): `raw` with
+        the check code the codec accepts when its BCC matches the decrypted unit, else with a wrong one."""
+        if len(raw) < 25 or raw[21] not in crypto.CIPHER_BYTES:
+            return raw
+        edition = 2025 if raw[:2] == b"$$" else 2016
+        vin = raw[4:21].decode("ascii", "replace")
+        good = bcc(raw[2:-1])
+        for keys in self.keys_for(vin, raw[21], now)[0]:
+            try:
+                plain = crypto.decrypt_unit(raw[21], raw[24:-1], keys, self.options, edition=edition)
+            except crypto.DecryptionError:
+                continue
+            if bcc(raw[2:24] + plain) == raw[-1]:
+                return raw[:-1] + bytes((good,))
+        return raw[:-1] + bytes((good ^ 0xFF,))
 
     def _sig_refusal(self, frame: Frame, plain: bytes, why: str) -> Refusal:
         self.stats["signature_failed"] += 1

@@ -138,6 +138,12 @@ def start(vehicles: list[VehicleSpec], timers: Timers, *, region: str = "110000"
     specs = [Vehicle(v.vin, v.public_service, v.region) for v in vehicles]
     from harness.faults.run import ProxyThread
 
+    from .keys import embedded as embedded_keys
+
+    # the confidentiality cases' keys and vehicles (harness/topology/keys.py), apart from `vehicles`
+    keys = embedded_keys(region)
+    specs += [Vehicle(v.vin, v.public_service, v.region) for v in keys.vehicles]
+
     proxy = ProxyThread().start()
     faults = proxy.client()
 
@@ -151,7 +157,7 @@ def start(vehicles: list[VehicleSpec], timers: Timers, *, region: str = "110000"
 
     async def up() -> Any:
         return await start_trio(Path(folder), specs, timers=timers, region=region, defects=defects,
-                                route=route, control_port=0)
+                                route=route, control_port=0, enterprise={"security": keys.platform_security()})
 
     trio = runner.call(up())
 
@@ -185,6 +191,7 @@ def start(vehicles: list[VehicleSpec], timers: Timers, *, region: str = "110000"
             extra["control"] = _control(server)
 
     extra["restart"] = restart
+    extra["crypto"] = keys
     return Topology(role="enterprise", backend="embedded", sut=parties["enterprise"], local=parties["local"],
                     national=parties["national"], vehicles=vehicles, timers=timers, region=region,
                     platform_id=ENTERPRISE_ID, faults=faults, extra=extra)
