@@ -19,6 +19,7 @@ timers: {report_period: 10}
 thresholds: {cell_over_voltage: 4.25}
 defects: []                 # self-tests only
 data_call_mode: platform-forward   # or terminal-link
+relay_custom_units: false   # 2.2/c: custom data units are stripped from relays unless the peers agreed
 security: {sm2_private_key: "…", vehicles: {LVBV3J0B6JE900252: {sm4: "…"}}}  # reference_impl/security.py
 ```
 """
@@ -92,6 +93,7 @@ class PlatformConfig:
     thresholds: Thresholds = field(default_factory=Thresholds)
     defects: frozenset[str] = frozenset()
     data_call_mode: str = "platform-forward"
+    relay_custom_units: bool = False  # 2.2/c: relay custom data units (0x80-0xFE) only when the peers agreed
     accept_unknown_vins: bool = False
     control_port: int | None = None  # gRPC control (issue 4)
     security: dict[str, Any] = field(default_factory=dict)  # keys and crypto options: reference_impl/security.py
