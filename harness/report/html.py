@@ -107,6 +107,8 @@ code.json { color: #0550ae; font-style: italic; }
 .chips { display: flex; gap: 6px; flex-wrap: wrap; }
 .chip { border: 1px solid var(--line); border-radius: 12px; padding: 1px 10px; font-size: 12px; background: #fff; }
 .differs { color: #a40e26; font-weight: 700; }
+.timeline-box { overflow-x: auto; border: 1px solid var(--line); border-radius: 4px; background: #fff; }
+table.figures td, table.figures th { text-align: right; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; border-top: 1px solid var(--line); padding-top: 8px; }
 @media print { main { max-width: none; padding: 0; } details { display: block; } a { color: inherit; }
   h2 { break-after: avoid; } tr { break-inside: avoid; } }
@@ -415,6 +417,97 @@ def _frames(case: CaseResult, limit: int) -> str:
             f'{"".join(rows)}</table>{more}')
 
 
+# ------------------------------------------------------------------------------------ forwarding figures
+
+FORWARDING_COUNTS = ("frames sent", "frames relayed", "frames reissued", "frames duplicated", "frames lost",
+                     "time to drain (s)")
+TIMELINE_MARKS = 3000  # a picture, not a log: beyond this the frames table and the pcap have the rest
+_MARK_COLOURS = (  # (test on command byte, colour, legend)
+    ((0x02,), "#0969da", "real-time 0x02"), ((0x03,), "#d1670a", "reissue 0x03"),
+    ((0x01, 0x04, 0x05, 0x06), "#8250df", "login / logout 0x01 0x04-0x06"), ((0x07,), "#8c959f", "heartbeat 0x07"),
+)
+_OTHER_COLOUR = "#1a7f37"
+
+
+def is_forwarding(case: CaseResult) -> bool:
+    """A case that records the forwarding figures (frames sent, relayed, ...)."""
+    return "frames sent" in case.evidence.counts and "frames relayed" in case.evidence.counts
+
+
+def _forwarding_figures(case: CaseResult) -> str:
+    c = case.evidence.counts
+    cells = "".join(f'<th class="num">{esc(k)}</th>' for k in FORWARDING_COUNTS)
+    values = "".join(f'<td class="num">{esc(c[k]) if k in c else "—"}</td>' for k in FORWARDING_COUNTS)
+    lost = c.get("frames lost", 0)
+    note = (f'<p class="err">{esc(lost)} frame(s) lost.</p>' if lost else "")
+    return f'<table class="figures"><tr>{cells}</tr><tr>{values}</tr></table>{note}'
+
+
+def _colour(raw_hex: str) -> tuple[int, str]:
+    try:
+        command = int(raw_hex[4:6], 16)
+    except ValueError:
+        return -1, _OTHER_COLOUR
+    for commands, colour, _ in _MARK_COLOURS:
+        if command in commands:
+            return command, colour
+    return command, _OTHER_COLOUR
+
+
+def timeline_svg(frames: Sequence[FrameEvidence], *, width: int = 880, lane: int = 34) -> str:
+    """Frames over time, one lane per link (the vehicles' links, the proxied enterprise -> local link): an
+    inline SVG, coloured by command; frames towards the peer above the lane's middle line, answers below."""
+    if not frames:
+        return '<p class="muted">No frame was recorded: no timeline.</p>'
+    links = sorted({f.link for f in frames}, key=lambda name: (name.startswith("proxy"), name))
+    t0 = min(f.at for f in frames)
+    span = max(max(f.at for f in frames) - t0, 1e-3)
+    left, right, top = 190, 12, 22
+    plot = width - left - right
+    height = top + lane * len(links) + 30
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="frames over time on each link">']
+    for i, name in enumerate(links):
+        y = top + lane * i
+        shade = "#f6f8fa" if i % 2 else "#fff"
+        parts.append(f'<rect x="{left}" y="{y}" width="{plot}" height="{lane - 4}" fill="{shade}" stroke="#d0d7de"/>')
+        parts.append(f'<line x1="{left}" y1="{y + (lane - 4) / 2}" x2="{left + plot}" y2="{y + (lane - 4) / 2}" '
+                     'stroke="#d0d7de" stroke-dasharray="2,3"/>')
+        label = name if len(name) <= 30 else name[:14] + "…" + name[-15:]
+        parts.append(f'<text x="{left - 6}" y="{y + lane / 2}" text-anchor="end" font-size="11">{esc(label)}</text>')
+    for k in range(6):  # time axis: six ticks
+        x = left + plot * k / 5
+        parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + lane * len(links)}" stroke="#eaeef2"/>')
+        parts.append(f'<text x="{x:.1f}" y="{top + lane * len(links) + 14}" text-anchor="middle" '
+                     f'font-size="10">+{span * k / 5:.2f} s</text>')
+    row = {name: i for i, name in enumerate(links)}
+    for f in frames[:TIMELINE_MARKS]:
+        x = left + plot * (f.at - t0) / span
+        y = top + lane * row[f.link] + (lane - 4) * (0.27 if f.direction == "->" else 0.73)
+        command, colour = _colour(f.raw_hex)
+        title = f"+{f.at - t0:.3f} s {f.link} {f.direction} {f.summary or (f'0x{command:02X}' if command >= 0 else '')}"
+        parts.append(f'<rect x="{x - 1.5:.1f}" y="{y - 5:.1f}" width="3" height="10" fill="{colour}">'
+                     f"<title>{esc(title)}</title></rect>")
+    legend_x = left
+    for _, colour, text in (*_MARK_COLOURS, ((), _OTHER_COLOUR, "other")):
+        parts.append(f'<rect x="{legend_x}" y="4" width="8" height="10" fill="{colour}"/>'
+                     f'<text x="{legend_x + 11}" y="13" font-size="10">{esc(text)}</text>')
+        legend_x += 12 + 6 * len(text) + 14
+    parts.append("</svg>")
+    more = (f'<p class="muted">{len(frames) - TIMELINE_MARKS} more frame(s) not drawn.</p>'
+            if len(frames) > TIMELINE_MARKS else "")
+    return ('<div class="timeline-box">' + "".join(parts) + "</div>"
+            '<p class="muted small">Each mark is one frame; above a lane\'s dashed line: towards the SUT or the '
+            "upstream platform (->), below: back (<-).</p>" + more)
+
+
+def _forwarding(case: CaseResult) -> str:
+    if not is_forwarding(case):
+        return ""
+    return (f"<h2>Forwarding figures</h2>{_forwarding_figures(case)}"
+            f"<h3>Timeline: frames over time on each link</h3>{timeline_svg(case.evidence.frames)}")
+
+
 def _diff(case: CaseResult) -> str:
     if not case.evidence.diff:
         return '<p class="muted">No field-level difference was recorded.</p>'
@@ -464,7 +557,8 @@ def _case_page(run: RunResult, case: CaseResult, generated_at: str, available: s
         f"<h2>Verdict</h2>{facts}"
         f"<h3>Rerun just this case</h3>{rerun}"
         f"<h2>Expected vs actual</h2>{_diff(case)}"
-        f"<h2>Counts</h2>{counts}"
+        + _forwarding(case)
+        + f"<h2>Counts</h2>{counts}"
         + (f"<h2>Notes</h2><ul>{notes}</ul>" if notes else "")
         + f"<h2>Frames ({len(ev.frames)})</h2>{_files(case, available)}{_frames(case, limit)}"
         + f"<h2>Party logs</h2>{logs or _NO_LOGS}"

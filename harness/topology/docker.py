@@ -139,10 +139,28 @@ def start(vehicles: list[VehicleSpec], timers: Timers, *, region: str = "110000"
                 say(f"could not stop a container: {exc!r}")
         network.remove()
 
+    extra: dict[str, Any] = {"close": close, "control": parties["enterprise"].control, "containers": started}
+
+    def restart(name: str, hard: bool = True) -> None:
+        # kill (SIGKILL, like kill -9) or stop, then start the same container: its /data (SQLite) is kept;
+        # the host's mapped ports change, so the party is pointed at the new ones
+        party = parties[name]
+        wrapped = party.container.get_wrapped_container()
+        if hard:
+            wrapped.kill()
+        else:
+            wrapped.stop(timeout=10)
+        wrapped.start()
+        party.port = int(party.container.get_exposed_port(PORT))
+        party.control = control_of(party.container)
+        _wait_healthy(party, 60)
+        if name == "enterprise":
+            extra["control"] = party.control
+
+    extra["restart"] = restart
     return Topology(role="enterprise", backend="docker", sut=parties["enterprise"], local=parties["local"],
                     national=parties["national"], vehicles=vehicles, timers=timers, region=region,
-                    platform_id=ENTERPRISE_ID, faults=faults,
-                    extra={"close": close, "control": parties["enterprise"].control, "containers": started})
+                    platform_id=ENTERPRISE_ID, faults=faults, extra=extra)
 
 
 def _wait_healthy(party: ContainerParty, within: float) -> None:

@@ -1,8 +1,15 @@
 """NOTICE-2016 1.2/b and 1.2/g: public-service vehicles are relayed to the local platform of their
 region, byte-identical and in order; private vehicles and other regions never are."""
 
+import asyncio
+import time
+
+import pytest
+
 from harness.protocol.codec import decode
+from scenarios.gbt32960_3.builders import delivered_upstream, proxy_seq
 from scenarios.kit import case, eventually, logged_in, realtime_frame, role
+from scenarios.notice.test_forwarding_faults import LINK, Tally, Vehicle, arrivals, expect_in_order, key
 
 FRAMES = 5
 
@@ -61,3 +68,77 @@ async def test_private_and_other_region_never_relayed(topology, fleet, timers, e
         leaked = local.frames(vin=v.vin)
         expect.equal(f"local.frames[vin={v.vin}]", 0, len(leaked),
                      f"{'private' if v is private else 'other-region'} vehicle {v.vin} was relayed")
+
+
+@role("enterprise")
+@case("NOTICE-2016/1.2/b/02",
+      requirement="Each real-time frame of a public-service vehicle reaches the local platform within one upload "
+                  "period of its arrival at the enterprise platform (notice 1.2(2): real-time upload; GB/T 32960.3 "
+                  "§5.2.3 upload period, at most 30 s; here the run's report period).")
+async def test_relayed_within_one_upload_period(topology, fleet, timers, expect, edition):
+    if topology.local is None:
+        pytest.skip("N/A: needs the harness's local platform (enterprise SUT)")
+    car = await Vehicle(fleet, topology.vehicle(public=True, region=topology.region, edition=edition, index=1),
+                        timers).start()
+    bound = timers.report_period
+    delays: list[float | None] = []
+    try:
+        seq = await asyncio.to_thread(proxy_seq, topology.faults, LINK) if topology.faults else 0
+        for _ in range(5):
+            [raw] = await car.send()
+            # bounded wait for this frame, then the next: each delay is measured alone
+            await eventually(lambda r=raw: bool(arrivals(topology.local, [r])), bound * 4 + 1, step=0.02)
+            await asyncio.sleep(timers.report_period / 2)
+        if topology.faults is not None:  # the proxy's delivery times are exact
+            seen = {key(r): at for at, r in await asyncio.to_thread(delivered_upstream, topology.faults, LINK, seq)}
+            delays = [round(seen[key(r)] - at, 3) if key(r) in seen else None for r, at in zip(car.sent, car.sent_at,
+                                                                                                strict=True)]
+    finally:
+        await car.stop()
+    got = await asyncio.to_thread(arrivals, topology.local, car.sent)
+    expect.count("frames sent", len(car.sent))
+    expect.count("frames relayed", len(got))
+    known = [d for d in delays if d is not None]
+    if known:
+        expect.count("slowest relay (s)", max(known))
+    if topology.faults is not None:
+        expect.true(all(d is not None and d <= bound for d in delays),
+                    f"relay delays {delays} s exceed one upload period ({bound:g} s)", path="relay.delay",
+                    expected=f"<= {bound:g} s", actual=delays)
+    expect.equal("local.frames[lost]", [], [r.hex() for r in car.sent if key(r) not in got],
+                 "frames did not reach the local platform")
+    if topology.faults is None:
+        pytest.skip("INCONC: no proxy on the link to time the relay")
+
+
+@role("enterprise")
+@case("NOTICE-2016/1.2/b/03",
+      requirement="Over a longer stream from two public-service vehicles, interleaved, the local platform receives "
+                  "every frame once, byte-identical and in each vehicle's order (notice 1.2(2), 3; GB/T 32960.3 "
+                  "§5.2 relay).")
+async def test_long_stream_complete_and_in_order(topology, fleet, timers, expect, edition):
+    if topology.local is None:
+        pytest.skip("N/A: needs the harness's local platform (enterprise SUT)")
+    cars = [await Vehicle(fleet, topology.vehicle(public=True, region=topology.region, edition=edition, index=i),
+                          timers).start() for i in (0, 1)]
+    started = time.monotonic()
+    try:
+        for _ in range(20):  # 40 frames each, 4 per report period
+            for car in cars:
+                await car.send(2)
+            await asyncio.sleep(timers.report_period / 2)
+        sent = [r for car in cars for r in car.sent]
+        done = await eventually(lambda: len(arrivals(topology.local, sent)) == len(sent),
+                                timers.report_period * 8 + 2, step=0.1)
+        elapsed = time.monotonic() - started
+    finally:
+        for car in cars:
+            await car.stop()
+    got = await asyncio.to_thread(arrivals, topology.local, sent)
+    t = Tally(sent, got, elapsed if done else None)
+    t.record(expect)
+    expect.equal("local.frames[lost]", [], [r.hex() for r in sent if key(r) not in got],
+                 f"{len(sent) - len(got)} of {len(sent)} frames never reached the local platform")
+    expect_in_order(expect, t, sent)
+    expect.equal("local.frames[altered]", [], t.altered(), "relayed frames differ from what the vehicles sent")
+    expect.equal("local.frames[duplicated]", 0, t.duplicated, "frames reached the local platform more than once")

@@ -395,6 +395,18 @@ async def test_enterprise_killed_mid_outage(topology, fleet, timers, expect, edi
     _expect_reissued_once(expect, t, before + after)
 
 
+def _proxy_seq(faults: Any) -> int:
+    records = faults.evidence(LINK)
+    return int(records[-1].seq) if records else 0
+
+
+def _reached_proxy(faults: Any, seq: int, frames: list[bytes]) -> bool:
+    """The proxy read these frames from the SUT (whether it delivered them or not)."""
+    seen = {key(bytes(f.raw)) for r in faults.evidence(LINK, decode=True, after_seq=seq) if r.flow == "to_target"
+            for f in r.frames}
+    return all(key(raw) in seen for raw in frames)
+
+
 def _queue_at_least(topology: Any, n: int) -> bool:
     try:
         return topology.sut.queue_depth() >= n
@@ -413,12 +425,16 @@ async def test_local_platform_restarted(topology, fleet, timers, expect, edition
     link = faults.link(LINK)
     live = await car.send(2, gap=timers.report_period / 4)
     await eventually(lambda: len(arrivals(topology.local, live)) == len(live), timers.report_period * 4 + 2)
-    # frames swallowed on the way (the local platform went down before it read them), then the restart
+    # frames swallowed on the way (the local platform goes down before it reads them): the link drops while
+    # they are still unanswered, then the local platform restarts
+    seq = await asyncio.to_thread(_proxy_seq, faults)
     hold = await asyncio.to_thread(lambda: link.blackhole(direction="to_target", duration=scaled_minute(timers)))
     try:
-        await car.send(2)
-        await asyncio.to_thread(topology.restart, "local", hard=False)
+        swallowed = await car.send(2)
+        await eventually(lambda: _reached_proxy(faults, seq, swallowed), answer_timeout(timers), step=0.02)
+        await asyncio.to_thread(lambda: link.drop_connections(count=1))
         await asyncio.to_thread(hold.clear)
+        await asyncio.to_thread(topology.restart, "local", hard=False)
         healed_at = time.monotonic()
         await car.send(2, gap=timers.report_period / 4)
         t = await settle(topology, car.sent, healed_at=healed_at, within=recovery_bound(timers))
