@@ -112,10 +112,12 @@ class FetchResult:
     late: bool = False
 
 
-def fetching_hook(results: list[FetchResult] | None = None, *, timeout: float = 10.0) -> Any:
+def fetching_hook(results: list[FetchResult] | None = None, *, timeout: float = 10.0,
+                  editions: dict[str, int] | None = None) -> Any:
     """An `AioDriver.on_upgrade` hook that really downloads the URL (in a thread, off the loop). On
     success the terminal reports the ordered firmware (param 0x08) and reconnects, late or not (the
-    platform judges the deadline); on failure it keeps its firmware and its link."""
+    platform judges the deadline); on failure it keeps its firmware and its link. `editions` maps a
+    firmware version to the protocol edition it speaks (a firmware that moves the terminal to 2025)."""
     out = results if results is not None else []
     tasks: set[asyncio.Task[None]] = set()
 
@@ -133,6 +135,8 @@ def fetching_hook(results: list[FetchResult] | None = None, *, timeout: float = 
             out.append(FetchResult(terminal.vin, order.url, True, f"{len(data)} bytes",
                                    hashlib.sha256(data).hexdigest(), late=now > order.deadline))
             version = str(order.fields.get("firmware_version") or "")
+            if editions and version in editions:
+                terminal.set_edition(editions[version])  # in force from the reconnection's login
             driver.apply(tid, terminal.upgrade_done(version, now))
 
         task = driver.loop.create_task(run())
@@ -153,6 +157,44 @@ def _download(url: str, timeout: float) -> bytes:
         raise OSError(f"HTTP {exc.code}") from None
 
 
+class SimVehicles:
+    """Simulated T-Boxes (harness.terminal) for given VINs on one AioDriver, pointed at a platform;
+    their remote upgrades go through `hook` (e.g. `fetching_hook()`). Minutes of an upgrade deadline
+    are the run's minutes (`timers.control_resend`), as the platform counts them."""
+
+    def __init__(self, host: str, port: int, timers: Any, vehicles: list[tuple[str, int]], *, hook: Any = None,
+                 firmware: str = "F1.00") -> None:
+        self.host, self.port, self.timers = host, port, timers
+        self.vehicles = vehicles
+        self.hook = hook
+        self.firmware = firmware
+        self.driver: AioDriver | None = None
+        self.terminals: dict[str, Any] = {}
+
+    async def __aenter__(self) -> SimVehicles:
+        from harness.terminal.fleet import calendar_epoch, make_iccid
+        from harness.terminal.generator import Generator
+        from harness.terminal.machine import Terminal
+
+        self.driver = AioDriver(tick=self.timers.tick, on_upgrade=self.hook)
+        scale = self.timers.control_resend / 60.0  # the terminal's minute is the platform's minute
+        epoch = calendar_epoch(self.driver.loop.time(), scale)
+        for i, (vin, edition) in enumerate(self.vehicles):
+            term = Terminal(vin, edition, self.timers, Generator(i + 1), iccid=make_iccid(i, 7), host=self.host,
+                            port=self.port, time_scale=scale, epoch=epoch, params={0x08: self.firmware})
+            self.terminals[vin] = term
+            self.driver.add(term)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.driver is None:
+            return
+        now = self.driver.loop.time()
+        for tid, term in enumerate(self.driver.terminals):
+            self.driver.apply(tid, term.shutdown(now, logout=True))
+        await self.driver.close()
+
+
 # ====================================================================== the campaign view
 
 
@@ -160,7 +202,7 @@ def _download(url: str, timeout: float) -> bytes:
 class VehicleState:
     vin: str
     edition: int | None  # of its latest login (or activation): None when it never logged in
-    upgrade: str  # done | failed | pending | none
+    upgrade: str  # done | failed | none (no outcome recorded)
     detail: str = ""
 
 
@@ -194,22 +236,22 @@ class Campaign:
         return "\n".join(lines)
 
 
-def campaign(control: Any, vins: Iterable[str]) -> Campaign:
+def campaign(control: Any, vins: Iterable[str], *, since: float = 0.0) -> Campaign:
     """The view from a platform's Control API (a sync ControlClient): the edition of each vehicle's
     latest login or activation (QueryFrames), and its latest upgrade outcome (ListWarnings kinds
-    upgrade-done / upgrade-failed; "pending" when a 0x82/0x01 was sent without an outcome yet)."""
+    upgrade-done / upgrade-failed; "none" while the platform recorded none), counting outcomes from
+    `since` (POSIX time: the campaign's start) on."""
     view = Campaign()
     for vin in vins:
         logins = control.query_frames(vin=vin, commands=(0x01, 0x09), decode=False)["frames"]
         edition = int(logins[-1]["edition"]) if logins else None
-        outcomes = [w for w in control.warnings(vin=vin) if w["kind"] in ("upgrade-done", "upgrade-failed")]
-        ordered = [f for f in control.query_frames(vin=vin, commands=(0x82,), decode=False)["frames"]
-                   if len(f["raw"]) > 30 and f["raw"][30] == 0x01]
+        outcomes = [w for w in control.warnings(vin=vin, since=since)
+                    if w["kind"] in ("upgrade-done", "upgrade-failed")]
         if outcomes:
             last = outcomes[-1]
             state = VehicleState(vin, edition, last["kind"].removeprefix("upgrade-"), last["detail"])
         else:
-            state = VehicleState(vin, edition, "pending" if ordered else "none")
+            state = VehicleState(vin, edition, "none")
         view.vehicles.append(state)
     return view
 
@@ -219,12 +261,13 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Upgrade campaign view of a platform (notice 1.2/f)")
     parser.add_argument("--control", required=True, help="the platform's Control API, HOST:PORT")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--since", type=float, default=0.0, help="count upgrade outcomes from this POSIX time on")
     parser.add_argument("vins", nargs="+")
     args = parser.parse_args(argv)
     from harness.control import ControlClient
 
     with ControlClient(args.control) as control:
-        view = campaign(control, args.vins)
+        view = campaign(control, args.vins, since=args.since)
     print(json.dumps(view.as_dict(), indent=2) if args.json else view.text())
     return 1 if view.failed else 0
 
