@@ -44,9 +44,10 @@ CAUGHT: dict[str, list[str]] = {
     "reissue-stored-as-realtime": both("GBT32960.3-{e}/B.2.8/01", "GBT32960.3-{e}/B.2.8/02"),
     "no-duplicate-detection": both("GBT32960.3-{e}/B.2.8/03"),
     # platform exchange (§5) and the notice's relay
-    "ignore-upstream-acks": both("GBT32960.3-{e}/5.2.2/01"),
-    "no-reissue": both("GBT32960.3-{e}/5.5/01"),
-    "reissue-as-realtime": both("GBT32960.3-{e}/5.5/01"),
+    "ignore-upstream-acks": both("GBT32960.3-{e}/5.2.2/01") + ["NOTICE-2016/1.2/b/06"],
+    "no-reissue": both("GBT32960.3-{e}/5.5/01") + ["NOTICE-2016/1.2/b/04", "NOTICE-2016/1.2/g/04",
+                                                      "NOTICE-2016/1.2/g/06"],
+    "reissue-as-realtime": both("GBT32960.3-{e}/5.5/01") + ["NOTICE-2016/1.2/b/04"],
     "alter-relayed-bytes": ["NOTICE-2016/1.2/b/01"],
     "relay-private": ["NOTICE-2016/1.2/g/01"],
     "relay-wrong-region": ["NOTICE-2016/1.2/g/01"],
@@ -76,9 +77,16 @@ CAUGHT: dict[str, list[str]] = {
     "accept-any-edition": ["GBT32960.3-2025/6.2/10", "GBT32960.3-2025/6.2/11"],
     # the enterprise platform as the client of the local platform (§5.1-5.2)
     "login-retry-fast": both("GBT32960.3-{e}/5.1/03"),
-    "no-login-backoff": both("GBT32960.3-{e}/5.1/04"),
+    "no-login-backoff": both("GBT32960.3-{e}/5.1/04") + ["NOTICE-2016/1.2/b/05"],
     "no-resend-on-error": both("GBT32960.3-{e}/5.2.2/02"),
-    "relay-batched": both("GBT32960.3-{e}/5.2.3/01"),
+    "relay-batched": both("GBT32960.3-{e}/5.2.3/01") + ["NOTICE-2016/1.2/b/02"],
+    # the notice's forwarding, also under faults (scenarios/notice/test_forwarding*.py)
+    "relay-lose-some": ["NOTICE-2016/1.2/b/03"],
+    "resend-unbounded": ["NOTICE-2016/1.2/b/06"],
+    "unacked-taken-as-done": ["NOTICE-2016/1.2/g/02"],
+    "lose-queue-on-restart": ["NOTICE-2016/1.2/g/03"],
+    "inflight-lost-on-disconnect": ["NOTICE-2016/1.2/g/04"],
+    "queue-every-vehicle-offline": ["NOTICE-2016/1.2/g/05"],
 }
 
 # switches no enterprise-role case of this catalogue can reach, and why (each is caught by a behaviour
@@ -86,7 +94,6 @@ CAUGHT: dict[str, list[str]] = {
 NOT_IN_CATALOGUE: dict[str, str] = {
     "accept-bad-password": "local/national role: caught by GBT32960.3-2016/5.1/02 with --role local",
     "drop-data-call": "national data calls: the harness plays no national caller in this catalogue yet",
-    "lose-queue-on-restart": "needs a SUT restart, which the topology interface does not offer",
     # confidentiality (issue 7): no scenario case yet; each is caught by tests/reference/test_security.py
     "skip-signature-check": "no signature case in the catalogue yet: caught by tests/reference/test_security.py",
     "accept-wrong-key": "no encryption case in the catalogue yet: caught by tests/reference/test_security.py",
