@@ -241,6 +241,8 @@ class PlatformCore:
 
     # ================================================================== one frame from a link
     def _frame(self, link: Link, raw: bytes, now: float) -> list[Action]:
+        if "bcc-over-plaintext" in self.defects:  # self-test: decrypts first, checks the BCC over the plaintext
+            raw = self.security.bcc_over_plaintext(raw, now)
         try:
             frame = decode(raw)
         except errors.BadEncryption as exc:
@@ -365,8 +367,10 @@ class PlatformCore:
 
     def _key_exchange(self, link: Link, frame: Frame, raw: bytes, now: float) -> list[Action]:
         """2025 0x0B from a vehicle: the key is recorded and the frame answered with its body repeated
-        (its data unit starts with no time to keep); a key already expired is refused 0x02."""
+        (its data unit starts with no time to keep); a key already expired is refused 0x02. One that came
+        encrypted is answered with our time instead, so its key never goes back in plaintext."""
         self._store(link, frame, raw, now)
+        unit = self.security.key_exchange_answer_unit(frame, raw[24:-1], now)
         if "no-key-exchange-answer" in self.defects:
             return []
         body = frame.body
@@ -374,13 +378,13 @@ class PlatformCore:
             expires = Timestamp(*body["expires"]).to_datetime()
             valid_from = Timestamp(*body["valid_from"]).to_datetime()
         except (ValueError, TypeError):
-            return [self._answer_raw(link, 2025, 0x0B, 0x06, raw[4:21], raw[24:-1])]
+            return [self._answer_raw(link, 2025, 0x0B, 0x06, raw[4:21], unit)]
         current = now_timestamp(now).to_datetime()
         if (expires <= current or expires <= valid_from) and "accept-expired-key" not in self.defects:
-            return [self._answer_raw(link, 2025, 0x0B, 0x02, raw[4:21], raw[24:-1])]
+            return [self._answer_raw(link, 2025, 0x0B, 0x02, raw[4:21], unit)]
         self.keys[frame.vin] = {"key_type": body["key_type"], "key": body["key"], "valid_from": str(
             Timestamp(*body["valid_from"])), "expires": str(Timestamp(*body["expires"]))}
-        return [self._answer_raw(link, 2025, 0x0B, 0x01, raw[4:21], raw[24:-1])]
+        return [self._answer_raw(link, 2025, 0x0B, 0x01, raw[4:21], unit)]
 
     def _vehicle_login(self, link: Link, frame: Frame, raw: bytes, now: float) -> list[Action]:
         vin = frame.vin
@@ -462,6 +466,7 @@ class PlatformCore:
     def _relay(self, frame: Frame, raw: bytes, now: float) -> None:
         if self.cfg.role != "enterprise":
             return
+        raw = self.security.relay_bytes(frame, raw)  # the plaintext frame, its signature kept (notice 3)
         vehicle = self.cfg.vehicles.get(frame.vin)
         collected = time_text(frame.body.get("time")) if isinstance(frame.body, dict) else None
         if collected is None:

@@ -78,4 +78,11 @@ DEFECTS: dict[str, str] = {
     "accept-wrong-key": "a data unit that does not decrypt (wrong or missing key) is answered 0x01 and stored as "
                         "received",
     "ignore-key-validity": "data-unit keys set by key exchange 0x0B are used outside their validity window",
+    "relay-ciphertext": "a decrypted frame is relayed as the ciphertext the vehicle sent (the local platform has "
+                        "not its key), not as the plaintext (or re-encrypted) frame",
+    "relay-without-signature": "relayed 2025 frames are re-encoded from their values without the vehicle's "
+                               "signature block",
+    "bcc-over-plaintext": "an encrypted frame is decrypted first and its BCC checked over the plaintext data unit",
+    "echo-key-exchange": "an encrypted key exchange 0x0B is answered with its data unit repeated in plaintext (the "
+                         "key leaks)",
 }

@@ -87,6 +87,15 @@ CAUGHT: dict[str, list[str]] = {
     "lose-queue-on-restart": ["NOTICE-2016/1.2/g/03"],
     "inflight-lost-on-disconnect": ["NOTICE-2016/1.2/g/04"],
     "queue-every-vehicle-offline": ["NOTICE-2016/1.2/g/05"],
+    # confidentiality and integrity (scenarios/notice/test_confidentiality.py, notice 1.2/g and 3)
+    "relay-ciphertext": [f"NOTICE-2016/1.2/g/{n}" for n in range(10, 16)],
+    "bcc-over-plaintext": ["NOTICE-2016/1.2/g/16", "NOTICE-2016/1.2/g/17"],
+    "accept-wrong-key": ["NOTICE-2016/1.2/g/18", "NOTICE-2016/1.2/g/19", "NOTICE-2016/1.2/g/20"],
+    "skip-signature-check": ["NOTICE-2016/1.2/g/21", "NOTICE-2016/1.2/g/22", "NOTICE-2016/1.2/g/23",
+                             "NOTICE-2016/1.2/g/24", "NOTICE-2016/1.2/g/25"],
+    "ignore-key-validity": ["NOTICE-2016/1.2/g/26"],
+    "echo-key-exchange": ["NOTICE-2016/1.2/g/27"],
+    "relay-without-signature": ["NOTICE-2016/3/01", "NOTICE-2016/3/02", "NOTICE-2016/3/03"],
 }
 
 # switches no enterprise-role case of this catalogue can reach, and why (each is caught by a behaviour
@@ -94,8 +103,4 @@ CAUGHT: dict[str, list[str]] = {
 NOT_IN_CATALOGUE: dict[str, str] = {
     "accept-bad-password": "local/national role: caught by GBT32960.3-2016/5.1/02 with --role local",
     "drop-data-call": "national data calls: the harness plays no national caller in this catalogue yet",
-    # confidentiality (issue 7): no scenario case yet; each is caught by tests/reference/test_security.py
-    "skip-signature-check": "no signature case in the catalogue yet: caught by tests/reference/test_security.py",
-    "accept-wrong-key": "no encryption case in the catalogue yet: caught by tests/reference/test_security.py",
-    "ignore-key-validity": "no 0x0B window case in the catalogue yet: caught by tests/reference/test_security.py",
 }
