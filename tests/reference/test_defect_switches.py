@@ -67,6 +67,12 @@ CAUGHT_BY = {
     "login-retry-fast": "case GBT32960.3-*/5.1/03",
     "no-resend-on-error": "case GBT32960.3-*/5.2.2/02",
     "relay-batched": "case GBT32960.3-*/5.2.3/01",
+    # the notice's forwarding under faults (scenarios/notice/test_forwarding*.py)
+    "relay-lose-some": "case NOTICE-2016/1.2/b/03",
+    "resend-unbounded": "case NOTICE-2016/1.2/b/06",
+    "unacked-taken-as-done": "case NOTICE-2016/1.2/g/02",
+    "inflight-lost-on-disconnect": "case NOTICE-2016/1.2/g/04",
+    "queue-every-vehicle-offline": "case NOTICE-2016/1.2/g/05",
     # confidentiality and integrity: sans-IO tests in test_security.py
     "skip-signature-check": "test_security.py::test_skip_signature_check_switch_breaks_it",
     "accept-wrong-key": "test_security.py::test_accept_wrong_key_switch_breaks_it",
