@@ -82,7 +82,8 @@ DEFECTS: dict[str, str] = {
                         "not its key), not as the plaintext (or re-encrypted) frame",
     "relay-without-signature": "relayed 2025 frames are re-encoded from their values without the vehicle's "
                                "signature block",
-    "bcc-over-plaintext": "an encrypted frame is decrypted first and its BCC checked over the plaintext data unit",
+    "bcc-over-plaintext": "an encrypted frame's BCC is also checked over its decrypted data unit, so one whose BCC "
+                          "covers the ciphertext (as the standard says) is refused",
     "echo-key-exchange": "an encrypted key exchange 0x0B is answered with its data unit repeated in plaintext (the "
                          "key leaks)",
 }

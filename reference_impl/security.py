@@ -304,8 +304,10 @@ class PlatformSecurity:
         return raw
 
     def bcc_over_plaintext(self, raw: bytes, now: float) -> bytes:
-        """Defect `bcc-over-plaintext` (decrypt first, then check the BCC over the plaintext): `raw` with
-        the check code the codec accepts when its BCC matches the decrypted unit, else with a wrong one."""
+        """Defect `bcc-over-plaintext` (the BCC checked over the decrypted unit too): `raw` with the check
+        code the codec accepts when its BCC matches the decrypted unit, else with a wrong one. The framer has
+        already dropped frames whose BCC does not cover the ciphertext, so in effect every correctly
+        encrypted frame (255 in 256) is refused."""
         if len(raw) < 25 or raw[21] not in crypto.CIPHER_BYTES:
             return raw
         edition = 2025 if raw[:2] == b"$$" else 2016

@@ -1,0 +1,101 @@
+"""The reference platform's confidentiality around answers and relays (reference_impl/security.py), sans-IO:
+an encrypted key exchange 0x0B is answered without its key, a per-vehicle signing requirement, the BCC is
+checked over the ciphertext, and a decrypted frame is relayed as its plaintext with the signature kept;
+with the switches that break each (echo-key-exchange, bcc-over-plaintext, relay-ciphertext,
+relay-without-signature)."""
+
+from __future__ import annotations
+
+from harness.protocol import crypto
+from harness.protocol.codec import Frame, assemble, bcc, decode, encode
+
+from .test_security import SM2_PLATFORM, SM2_VEHICLE, SM4_KEY, VIN, Rig, fc, now_time, realtime_frame, settings
+
+
+def _key_exchange(key: bytes) -> Frame:
+    return Frame(0x0B, vin=VIN, edition=2025, body={"key_type": 0x05, "key": key, "valid_from": now_time(-10),
+                                                     "expires": now_time(600)})
+
+
+def test_encrypted_key_exchange_answered_without_the_key(tmp_path):
+    for defects, leaks in ((frozenset(), False), (frozenset({"echo-key-exchange"}), True)):
+        rig = Rig(tmp_path / str(len(defects)), defects=defects)
+        rig.login()
+        key = bytes(range(120, 136))
+        answers = rig.send(fc(crypto.SM4, sm4=SM4_KEY).seal(_key_exchange(key)))
+        assert [(a.command, a.ack, a.encryption) for a in answers] == [(0x0B, 0x01, 0x01)]
+        answer = encode(answers[0])
+        assert (key in answer) is leaks
+        if not leaks:
+            assert set(answers[0].body) == {"time"}  # 6.3.2: the platform's time only
+
+
+def test_plaintext_key_exchange_still_repeated(tmp_path):
+    rig = Rig(tmp_path)
+    rig.login()
+    sent = encode(_key_exchange(bytes(range(16))))
+    answers = rig.send(sent)
+    assert encode(answers[0])[24:-1] == sent[24:-1]  # Annex B style: nothing that was not in the clear
+
+
+def _signing_settings() -> dict:
+    point = crypto.public_key_bytes(SM2_VEHICLE).hex()
+    return settings(vehicles={VIN: {"sm4": SM4_KEY.hex(), "sign_algorithm": "sm2", "sign_public_key": point,
+                                    "require_signature": True}})
+
+
+def test_vehicle_that_must_sign_gets_0x05_for_unsigned_data(tmp_path):
+    rig = Rig(tmp_path, security=_signing_settings())
+    rig.login()
+    assert [(a.command, a.ack) for a in rig.send(encode(realtime_frame()))] == [(0x02, 0x05)]
+    signer = crypto.FrameCrypto(keys=crypto.Keys(sm4=SM4_KEY), encryption=crypto.SM4, signing_key=SM2_VEHICLE)
+    assert rig.send(signer.seal(realtime_frame(soc=70))) == []
+    skip = Rig(tmp_path / "skip", security=_signing_settings(), defects=frozenset({"skip-signature-check"}))
+    skip.login()
+    assert skip.send(encode(realtime_frame())) == []
+
+
+def test_bcc_checked_over_the_ciphertext(tmp_path):
+    sealer = fc(crypto.SM4, sm4=SM4_KEY)
+    frame = realtime_frame()
+    while True:
+        plain = sealer.unit(2025, 0x02, 0xFE, frame.body)
+        good = assemble(2025, 0x02, 0xFE, VIN, crypto.encrypt_unit(crypto.SM4, plain, sealer.keys), crypto.SM4)
+        over_plain = bcc(good[2:24] + plain)
+        if over_plain != good[-1]:
+            break
+    bad = good[:-1] + bytes((over_plain,))
+    rig = Rig(tmp_path / "clean")
+    rig.login()
+    assert rig.send(bad) == []  # the framer drops it: a BCC error is not answered
+    assert rig.send(good) == []
+    assert len(rig.core.store.frames(vin=VIN, commands=(0x02,))) == 1
+    broken = Rig(tmp_path / "defect", defects=frozenset({"bcc-over-plaintext"}))
+    broken.login()
+    assert [(a.command, a.ack) for a in broken.send(good)] == [(0x02, 0x02)]
+    assert broken.core.store.frames(vin=VIN, commands=(0x02,)) == []
+
+
+def test_relay_bytes_plaintext_with_signature(tmp_path):
+    signer = crypto.FrameCrypto(keys=crypto.Keys(sm2=SM2_PLATFORM.public_key()), encryption=crypto.SM2,
+                                signing_key=SM2_VEHICLE)
+    sent = signer.seal(realtime_frame())
+    expected = {frozenset(): "plain", frozenset({"relay-ciphertext"}): "cipher",
+                frozenset({"relay-without-signature"}): "unsigned"}
+    for defects, kind in expected.items():
+        rig = Rig(tmp_path / kind, defects=defects)
+        frame = decode(sent)
+        opened, raw, refusal = rig.core.security.inbound(frame, sent, 0.0)
+        assert refusal is None
+        out = rig.core.security.relay_bytes(opened, raw)
+        if kind == "cipher":
+            assert out == sent
+            continue
+        got = decode(out)
+        assert got.encryption == crypto.NONE
+        sig = crypto.signature_of(0x02, got.body)
+        if kind == "unsigned":
+            assert sig is None
+            continue
+        assert sig is not None
+        crypto.verify(crypto.signed_bytes(0x02, out[24:-1], sig), sig, SM2_VEHICLE.public_key())
