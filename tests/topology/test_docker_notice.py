@@ -1,0 +1,35 @@
+"""The notice's forwarding under faults in the docker topology: enterprise, local and national platforms in
+containers, the fault proxy in its own container between the enterprise and the local platform. The
+partition-and-heal case (NOTICE-2016/1.2/b/04) and the two restart cases (the enterprise container killed
+with SIGKILL mid-outage and started again with its SQLite store; the local container restarted) PASS there
+as they do embedded, with nothing lost.
+
+This test must run (not skip) in CI, like tests/topology/test_docker.py: the topology starts the Docker
+engine itself when it can, and builds our image offline (harness/topology/images.py)."""
+
+import json
+import subprocess
+import sys
+
+CASES = ("NOTICE-2016/1.2/b/04", "NOTICE-2016/1.2/g/03", "NOTICE-2016/1.2/g/04")
+
+
+def test_partition_and_restarts_pass_in_docker(tmp_path):
+    report = tmp_path / "docker"
+    args = [arg for c in CASES for arg in ("--case", c)]
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "conformance", "--sut", "docker", *args,
+                           "--edition", "2016", "--report", str(report)], capture_output=True, text=True, timeout=1200)
+    results = json.loads((report / "results.json").read_text()) if (report / "results.json").exists() else {}
+    assert results, f"no report written:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    got = {c["case_id"]: c for c in results["cases"]}
+    assert set(got) == set(CASES), sorted(got)
+    red = {cid: c["reason"] for cid, c in got.items() if c["verdict"] != "PASS"}
+    assert not red and proc.returncode == 0, red
+    for cid, c in got.items():
+        counts = c["evidence"]["counts"]
+        assert counts["frames lost"] == 0 and counts["frames relayed"] == counts["frames sent"] > 0, (cid, counts)
+        assert "time to drain (s)" in counts, (cid, counts)
+    partition = got["NOTICE-2016/1.2/b/04"]["evidence"]["counts"]
+    assert partition["frames reissued"] == partition["frames sent"] and partition["frames duplicated"] == 0
+    # the proxy container's evidence reached the report: the timeline has the enterprise -> local lane
+    assert any("enterprise->local" in f["link"] for f in got["NOTICE-2016/1.2/b/04"]["evidence"]["frames"])
