@@ -49,6 +49,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spawn-rate", type=float, metavar="PER_SECOND", help="vehicles started per second")
     p.add_argument("--period", type=float, metavar="SECONDS", help="real-time report period (default: profile)")
     p.add_argument("--heartbeat", type=float, metavar="SECONDS", help="heartbeat period (default: profile)")
+    p.add_argument("--sample-period", type=float, metavar="SECONDS",
+                   help="how often a vehicle samples between reports, 0: only to report (default: 1 s when "
+                   "the profile raises alarms, else 0)")
     p.add_argument("--outage", type=float, metavar="SECONDS", help="outage profile: how long links are cut")
     p.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE",
                    help="change a pass threshold, e.g. p99_ack_ms=50 or error_rate=0 (repeatable; 'none' drops it)")
@@ -58,6 +61,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--national-control", metavar="HOST:PORT", help="the national platform's Control (data calls)")
     p.add_argument("--faults", metavar="HOST:PORT", help="a fault proxy's Faults service on the vehicle links")
     p.add_argument("--faults-link", default="vehicles->enterprise", help="the proxy link to cut (outage)")
+    p.add_argument("--proxy", action="store_true",
+                   help="--target reference: vehicles connect through the fault proxy even when the profile "
+                   "cuts no link (by default only the outage profile goes through it)")
     p.add_argument("--workers", type=int, default=0,
                    help="worker processes on this machine (0: one process, no master)")
     p.add_argument("--expect-workers", type=int, metavar="N",
@@ -93,7 +99,7 @@ def build_profile(args: argparse.Namespace) -> Profile:
     p = load_profile(args.profile)
     changes: dict[str, Any] = {}
     for key, attr in (("vehicles", "vehicles"), ("duration", "duration"), ("spawn_rate", "spawn_rate"),
-                      ("period", "report_period"), ("heartbeat", "heartbeat")):
+                      ("period", "report_period"), ("heartbeat", "heartbeat"), ("sample_period", "sample_period")):
         if getattr(args, key, None) is not None:
             changes[attr] = getattr(args, key)
     if getattr(args, "outage", None) is not None:
@@ -150,7 +156,8 @@ class Campaign:
         timers = dict(vars(self.profile.make_timers()))
         log = (self.out / "platform.log").open("wb")
         cmd = [sys.executable, "-m", "load.platform", "--vehicles", str(self.profile.vehicles),
-               "--public-share", str(self.profile.public_share), "--timers", json.dumps(timers)]
+               "--public-share", str(self.profile.public_share), "--timers", json.dumps(timers),
+               "--monitor", "3"]
         self.platform_proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,  # noqa: S603 - our interpreter
                                               stderr=log, env=_env())
         assert self.platform_proc.stdout is not None
@@ -167,7 +174,13 @@ class Campaign:
         try:
             if a.target == "reference":
                 platform = self.start_reference()
-                target = platform["target"]
+                if getattr(a, "proxy", False) or any(e.get("action") == "partition" for e in p.events):
+                    target = platform["target"]  # through the fault proxy (the outage cuts the links there)
+                else:
+                    # straight to the enterprise platform: the proxy (its per-byte record) would cost
+                    # the platform's process as much CPU again
+                    target = platform["direct"]
+                    platform = dict(platform, faults="")
             else:
                 target = a.target
                 platform = {"control": {k: v for k, v in (("enterprise", a.control),

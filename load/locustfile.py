@@ -25,6 +25,7 @@ when one is missed.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import logging
@@ -110,6 +111,7 @@ class _State:
         self.final: set[str] = set()  # workers whose users all stopped and whose last stats are in
         self.result: dict[str, Any] | None = None
         self.cpu: dict[str, list[tuple[float, float]]] = {}  # worker -> (campaign time, CPU %) per report
+        self.lags: dict[str, list[tuple[float, Any, Any]]] = {}  # worker -> (time, loop lag ms, wheel late ms)
 
     def configure(self, opts: Any) -> None:
         if opts.gbt_profile_json:
@@ -139,7 +141,8 @@ class _State:
                 "backlog": sum(len(u.term.backlog) for u in users), "sent_data": self.counts["sent_data"],
                 "public_data": self.counts["public_data"], "drained": self.counts["drained"],
                 "alarms": self.counts["alarms"], "online_at_stop": self.online_at_stop,
-                "last_drained_at": self.last_drained_at, "cpu": _PROC.cpu_percent(None), "at": time.time()}
+                "last_drained_at": self.last_drained_at, "cpu": _PROC.cpu_percent(None), "at": time.time(),
+                **_lags()}
 
 
 STATE = _State()
@@ -172,6 +175,7 @@ def _init(environment: Any, **_: Any) -> None:
 
 def _spawned(**_: Any) -> None:
     STATE.spawned = True
+    gc.freeze()
 
 
 # ====================================================================== the vehicle
@@ -197,7 +201,8 @@ class VehicleUser(User):
         timers = p.make_timers()
         gen = Generator(st.seed * 1_000_003 + self.index, alarm_rate=0.0)  # alarms only when the profile says
         self.term = Terminal(self.vin, edition, timers, gen, iccid=make_iccid(self.index, st.seed), host=st.host,
-                             port=st.port, epoch=calendar_epoch(time.monotonic()))
+                             port=st.port, epoch=calendar_epoch(time.monotonic()),
+                             sample_period=p.terminal_sample_period())
         self.public = is_public(self.index, p.public_share)
         self.timeout = timers.response_timeout
         self.pending: dict[int, tuple[float, str]] = {}  # command -> (sent at, stats name)
@@ -209,6 +214,14 @@ class VehicleUser(User):
         self.driver = GeventTerminal(self.term, on_send=self._sent, on_data=self._data,
                                      on_link=lambda link, event: self.watch_links())
         st.users[self.vin] = self
+        # locust starts a worker's vehicles in batches (the master's spawn steps, a second apart): spread
+        # each batch over a second, or every vehicle of a batch reports, heartbeats and waits for its
+        # answers at the same instants for the whole run (bursts of work that delay every answer)
+        gevent.sleep(START_SPREAD * ((self.index * 0.7548776662) % 1))
+        if len(st.users) % FREEZE_EVERY == 0:
+            # the vehicles live as long as the run: out of the collector's sight, or every full collection
+            # walks them all (a second per collection at 10,000 vehicles, every process stalled meanwhile)
+            gc.freeze()
         _start_sweeper()
         self.driver.start()
 
@@ -298,12 +311,20 @@ class VehicleUser(User):
                 self._fire("ack", f"{label(cmd)} answer", 0, exc)
 
 
+# ====================================================================== per process: sweeper, lag, GC
+
 SWEEP = 0.5  # seconds between two looks for missing answers
+START_SPREAD = 1.0  # seconds over which a batch of vehicles started together is spread
+FREEZE_EVERY = 500  # vehicles started between two gc.freeze()
+FREEZE_PERIOD = 10.0  # seconds between two gc.freeze() once they run (the frames each vehicle keeps for resends)
+LAG = {"loop": 0.0}
+GC = {"ms": 0.0, "max_ms": 0.0, "t0": 0.0}
 
 
 def _start_sweeper() -> None:
     if STATE.sweeper is None:
         STATE.sweeper = gevent.spawn(_sweeper)
+        gevent.spawn(_lag_monitor)
 
 
 def _sweeper() -> None:
@@ -314,6 +335,44 @@ def _sweeper() -> None:
         now = time.monotonic()
         for user in list(STATE.waiting):
             user.watch_answers(now)
+
+
+def _lag_monitor() -> None:
+    """How late this process's greenlets run (a busy worker answers late, and times answers late);
+    and every FREEZE_PERIOD the survivors go out of the collector's sight (see `FREEZE_EVERY`)."""
+    last_freeze = time.monotonic()
+    while True:
+        t0 = time.monotonic()
+        gevent.sleep(0.01)
+        now = time.monotonic()
+        LAG["loop"] = max(LAG["loop"], now - t0 - 0.01)
+        if now - last_freeze > FREEZE_PERIOD:
+            gc.freeze()
+            last_freeze = now
+
+
+def _gc_timer(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        GC["t0"] = time.perf_counter()
+    else:
+        ms = (time.perf_counter() - GC["t0"]) * 1000
+        GC["ms"] += ms
+        GC["max_ms"] = max(GC["max_ms"], ms)
+
+
+gc.callbacks.append(_gc_timer)
+
+
+def _lags() -> dict[str, float]:
+    """Since the last report (then reset): the worst loop lag, the worst lateness of a terminal's
+    timer, the time spent in garbage collection and its longest pause (ms)."""
+    from harness.terminal.gevent_driver import shared_wheel
+
+    wheel = shared_wheel()
+    out = {"lag_ms": round(LAG["loop"] * 1000, 1), "wheel_late_ms": round(wheel.late_max * 1000, 1),
+           "gc_ms": round(GC["ms"]), "gc_max_ms": round(GC["max_ms"])}
+    LAG["loop"] = wheel.late_max = GC["ms"] = GC["max_ms"] = 0.0
+    return out
 
 
 def _alarm_message(environment: Any, msg: Any, **_: Any) -> None:
@@ -349,7 +408,10 @@ def _worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
         return
     STATE.reports[client_id] = snap
     if snap.get("vehicles"):
-        STATE.cpu.setdefault(client_id, []).append((time.time() - STATE.started_at, float(snap.get("cpu") or 0.0)))
+        t = time.time() - STATE.started_at
+        STATE.cpu.setdefault(client_id, []).append((t, float(snap.get("cpu") or 0.0)))
+        STATE.lags.setdefault(client_id, []).append((t, snap.get("lag_ms"), snap.get("wheel_late_ms"),
+                                                     snap.get("gc_ms"), snap.get("gc_max_ms")))
     total = _totals()
     total["t"] = round(time.time() - STATE.started_at, 3) if STATE.started_at else 0.0
     STATE.timeline.append(total)
@@ -511,7 +573,7 @@ def evaluate(environment: Any) -> dict[str, Any]:
         "acks": acks.num_requests, "ramp_acks": ramp.num_requests,
         "p99_ramp_ack_ms": ramp.get_response_time_percentile(0.99) if ramp.num_requests else None,
         "events": STATE.events_done, "truth": truth,
-        "timeline": STATE.timeline[-200:], "worker_cpu": STATE.cpu,
+        "timeline": STATE.timeline[-200:], "worker_cpu": STATE.cpu, "worker_lag": STATE.lags,
     }
     drain = None
     if STATE.heal_at is not None and fleet["backlog"] == 0 and fleet["last_drained_at"]:

@@ -63,18 +63,63 @@ async def _run(args: argparse.Namespace) -> None:
         "faults": proxy.address, "link": VEHICLE_LINK, "workdir": str(workdir)}), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    monitor = asyncio.create_task(_monitor(args.monitor)) if args.monitor else None
+    freezer = asyncio.create_task(_freezer(FREEZE_PERIOD))
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(1024) else None)
     try:
         await stop.wait()
     finally:
+        freezer.cancel()
+        if monitor is not None:
+            monitor.cancel()
         loop.remove_reader(sys.stdin.fileno())
         await trio.stop()
         faults.close()
         proxy.stop()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+FREEZE_PERIOD = 10.0
+
+
+async def _freezer(period: float) -> None:
+    """Every `period` s, what survived so far goes out of the garbage collector's sight (`gc.freeze`):
+    a full collection otherwise walks every object of 10,000 connections and their vehicles, and
+    stalls the platforms' event loop for 100-200 ms (every answer waits meanwhile)."""
+    import gc
+
+    while True:
+        gc.freeze()
+        await asyncio.sleep(period)
+
+
+async def _monitor(period: float) -> None:
+    """Every `period` s, one line on stderr: the worst event-loop lag and garbage collection pause."""
+    import gc
+    import time
+
+    gcs = {"t0": 0.0, "max": 0.0}
+
+    def timer(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gcs["t0"] = time.perf_counter()
+        else:
+            gcs["max"] = max(gcs["max"], time.perf_counter() - gcs["t0"])
+
+    gc.callbacks.append(timer)
+    worst, until = 0.0, time.monotonic() + period
+    while True:
+        t0 = time.monotonic()
+        await asyncio.sleep(0.01)
+        now = time.monotonic()
+        worst = max(worst, now - t0 - 0.01)
+        if now >= until:
+            print(f"platform {time.time():.1f}: loop lag max {worst * 1000:.0f} ms, gc max {gcs['max'] * 1000:.0f} ms",
+                  file=sys.stderr, flush=True)
+            worst, gcs["max"], until = 0.0, 0.0, now + period
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--timers", default="", help="Timers overrides as JSON, e.g. '{\"heartbeat\": 30}'")
     p.add_argument("--workdir", help="where the SQLite stores go (default: a temporary folder, removed)")
     p.add_argument("--keep", action="store_true", help="keep the stores at exit")
+    p.add_argument("--monitor", type=float, default=0.0, metavar="SECONDS",
+                   help="every SECONDS, print the worst event-loop lag and GC pause to stderr (0: never)")
     args = p.parse_args(argv)
     asyncio.run(_run(args))
     return 0

@@ -51,6 +51,12 @@ class Profile:
     mix: float = 0.5  # share of 2025 vehicles when mixed
     public_share: float = 0.1  # registered as public-service vehicles (relayed to the local platform)
     timers: dict[str, float] = field(default_factory=dict)  # further Timers overrides
+    # how often a vehicle samples its sensors between reports (0: only when it reports); None: every
+    # `alarm_period` (1 s, the T-Box's own rate, kept for the 30 s pre-fault reissue of a level-3 alarm)
+    # when the profile raises alarms, else 0: nothing reads the samples between reports then, and
+    # sampling every second costs the load generator three times the CPU of the reports themselves.
+    # The frames on the wire are the same (a report samples the vehicle at its own time).
+    sample_period: float | None = None
     events: tuple[dict[str, Any], ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
 
@@ -60,6 +66,14 @@ class Profile:
                                      "idle_timeout": 3 * self.heartbeat}
         changes.update(self.timers)
         return Timers().with_(**changes)
+
+    def terminal_sample_period(self) -> float:
+        """The sample period each vehicle's terminal gets (see `sample_period`)."""
+        if self.sample_period is not None:
+            return self.sample_period
+        if any(e.get("action") == "alarm" for e in self.events):
+            return self.make_timers().alarm_period
+        return 0.0
 
     def with_(self, **changes: Any) -> Profile:
         return dataclasses.replace(self, **changes)

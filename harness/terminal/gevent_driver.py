@@ -61,6 +61,7 @@ class Wheel:
         self._last = -_INF
         self._greenlet: Any = None
         self.counters: Counter[str] = Counter()
+        self.late_max = 0.0  # the most a due terminal waited for its tick (since the caller reset it)
 
     def push(self, when: float, driver: GeventTerminal) -> None:
         heapq.heappush(self._heap, (when, next(self._seq), driver))
@@ -85,6 +86,7 @@ class Wheel:
                 continue
             self._last = now
             self.counters["fires"] += 1
+            self.late_max = max(self.late_max, now - heap[0][0])
             budget_end = perf() + self.budget
             n = 0
             while heap and heap[0][0] <= now:

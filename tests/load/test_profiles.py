@@ -47,3 +47,9 @@ def test_profile_from_yaml_and_unknown_keys(tmp_path):
         from_dict({"name": "x", "description": "", "vehicels": 3})
     with pytest.raises(ValueError, match="no profile"):
         load_profile("no-such-profile")
+
+
+def test_vehicles_sample_every_second_only_when_the_profile_raises_alarms():
+    assert PROFILES["rush-hour"].terminal_sample_period() == 1.0  # the 30 s pre-fault reissue needs 1 s samples
+    assert PROFILES["steady"].terminal_sample_period() == 0.0  # nothing reads them: sample only to report
+    assert _profile("--sample-period", "1").terminal_sample_period() == 1.0
