@@ -9,11 +9,12 @@ enterprise -> national link of §5 (platform login 0x05).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from harness.topology.terminal import StimulusUnavailable
-from scenarios.kit import answer_timeout, case, eventually, heartbeat_frame, logged_in, realtime_frame, role
+from scenarios.kit import answer_timeout, case, eventually, heartbeat_frame, logged_in, needs, realtime_frame, role
 
 UNKNOWN_VIN = "LUNKNOWN000000009"
 
@@ -190,3 +191,174 @@ async def test_spot_check_without_data_is_an_error(topology, timers, expect):
     expect.true(check["answered"], "the spot check was not answered", path="spot_check.answered")
     expect.equal("spot_check.ack", 0x02, check["ack"], "a spot check of a vehicle without data was answered 0x01")
     expect.equal("spot_check.latest", "", bytes(check["latest"]).hex())
+
+
+def end_call(topology: Any, call_id: int) -> None:
+    """The national platform ends a call early (0xC2, docs/datacall.md): sent from the harness's
+    in-process national platform (the Control API has no EndDataCall)."""
+    server = getattr(topology.national, "server", None)
+    if server is None:
+        raise StimulusUnavailable("ending a data call early needs the embedded national platform")
+    from harness.protocol import datacall
+    from harness.protocol.codec import COMMAND_FLAG, assemble
+    from reference_impl.core import Send, now_timestamp
+
+    def send() -> None:
+        core = server.core
+        conn = core.online[topology.platform_id]
+        body = {"time": now_timestamp(time.time()), "call_id": call_id}
+        data = assemble(core.links[conn].edition, datacall.END_CALL, COMMAND_FLAG, topology.platform_id,
+                        datacall.encode_body(datacall.END_CALL, False, body))
+        server.run([Send(conn, data)])
+
+    topology.national._on_loop(send)
+
+
+@role("enterprise")
+@case("NOTICE-2016/1.2/d/04",
+      requirement="A data call the national platform ends early (0xC2) stops at once: the called vehicle's later "
+                  "frames no longer reach the national platform, though the call's duration has not passed "
+                  "(notice 1.2(4): as instructed; docs/datacall.md 0xC2).")
+async def test_data_call_ended_early(topology, fleet, timers, expect):
+    v = topology.vehicle(public=False, edition=2016)
+    link = await logged_in(fleet, v, timers)
+    nat, call = await start_call(topology, timers, [v.vin], 600)
+    expect.true(call["answered"], "the enterprise platform did not answer the data call", path="call.answered")
+    first = [realtime_frame(v, 1500)]
+    await link.send(first[0])
+    ok = await eventually(lambda: bool(arrived(topology.national, first, v.vin)), relay_deadline(timers))
+    expect.true(ok, "the called vehicle's frame did not reach the national platform: cannot judge",
+                path="national.frames")
+    end_call(topology, call["call_id"])
+    ended = await eventually(lambda: any(f.ack == 0x01 for f in topology.national.frames(commands=(0xC2,))),
+                             answer_timeout(timers))
+    expect.true(ended, "the end of the call was not answered 0x01", path="national.frames[0xC2]")
+    later = [realtime_frame(v, 1501 + s) for s in range(3)]
+    for f in later:
+        await link.send(f)
+    leaked = await eventually(lambda: bool(arrived(topology.national, later, v.vin)), relay_deadline(timers))
+    expect.true(not leaked, "the call kept streaming after the national platform ended it",
+                path="national.frames(after 0xC2)", expected=0, actual=len(arrived(topology.national, later, v.vin)))
+
+
+@role("enterprise")
+@case("NOTICE-2016/1.2/d/05",
+      requirement="A data call running while the enterprise -> national link is down is served after recovery "
+                  "(PICS data_call.outage, default serve-after-recovery): every frame of the called vehicle "
+                  "reaches the national platform exactly once, those of the outage as reissue 0x03 with their "
+                  "original bytes apart from the command (notice 1.2(4); GB/T 32960.3 §5.1, §5.5).")
+async def test_data_call_served_after_outage(topology, fleet, timers, expect, pics):
+    from harness.plugin import pics_claims
+
+    if pics_claims(pics, "data_call.outage=report"):
+        import pytest
+
+        pytest.skip("N/A: the PICS says a call during an outage is reported, not served after recovery")
+    restart = topology.extra.get("restart")
+    if restart is None:
+        raise StimulusUnavailable(f"the {topology.backend} topology cannot take the national platform down")
+    v = topology.vehicle(public=False, edition=2016)
+    link = await logged_in(fleet, v, timers)
+    nat, call = await start_call(topology, timers, [v.vin], 600)
+    expect.true(call["answered"], "the enterprise platform did not answer the data call", path="call.answered")
+    before = [realtime_frame(v, 2400)]
+    await link.send(before[0])
+    ok = await eventually(lambda: bool(arrived(topology.national, before, v.vin)), relay_deadline(timers))
+    expect.true(ok, "the called vehicle's frame did not reach the national platform: cannot judge",
+                path="national.frames")
+    # the outage: the national platform dies (kill -9) and comes back on the same port; the enterprise
+    # notices the lost link at once and logs in again after its retry interval (§5.1)
+    await asyncio.to_thread(restart, "national", True)
+    outage = [realtime_frame(v, 2401 + s) for s in range(4)]
+    for f in outage:
+        await link.send(f)
+    national = topology.national
+    want = before + outage
+
+    def served() -> dict[bytes, list[int]]:
+        rows = national.frames(vin=v.vin, commands=(0x02, 0x03))
+        out: dict[bytes, list[int]] = {}
+        for r in rows:
+            key = r.raw[:2] + b"\x02" + r.raw[3:-1]  # the frame as sent, whatever command it came as
+            out.setdefault(key, []).append(r.command)
+        return out
+
+    keys = [f[:-1] for f in want]
+    drained = await eventually(lambda: all(k in served() for k in keys),
+                               timers.platform_login_retry * 3 + relay_deadline(timers) * 2)
+    got = served()
+    expect.count("frames sent during the call", len(want))
+    expect.count("frames served", sum(1 for k in keys if k in got))
+    expect.true(drained, "frames of the call sent around the outage never reached the national platform",
+                path="national.frames", expected=len(want), actual=sum(1 for k in keys if k in got))
+    expect.equal("national.frames copies", [1] * len(keys), [len(got.get(k, [])) for k in keys],
+                 "a frame of the call arrived more than once (or not at all)")
+    expect.equal("national.frames[outage].command", [[0x03]] * len(outage), [got.get(f[:-1]) for f in outage],
+                 "frames of the outage were not served as reissue 0x03")
+
+
+def _reference_mode(topology: Any, mode: str) -> str | None:
+    """Put the embedded reference SUT in the data-call mode the PICS claims (an operator's
+    configuration); returns the mode it had, None when the SUT is not ours to configure."""
+    server = getattr(topology.sut, "server", None)
+    if server is None:
+        return None
+
+    def swap() -> str:
+        old = server.core.cfg.data_call_mode
+        server.core.cfg.data_call_mode = mode
+        return old
+
+    return topology.sut._on_loop(swap)
+
+
+@role("enterprise")
+@needs(pics="data_call.mode=terminal-link")
+@case("NOTICE-2016/1.2/d/06",
+      requirement="terminal-link data call: the enterprise platform points the called vehicle at the public platform "
+                  "(set 0x81 params 0x0D-0x0F, 0x10 = 01) and sends control 0x82/0x07; the vehicle opens its own "
+                  "link to the national platform, its data flows there while its enterprise link stays up, and "
+                  "both stop after the call's duration (notice 1.2(4); GB/T 32960.3 T B.10, T B.15 0x07).")
+async def test_terminal_link_data_call(topology, timers, expect, pics):
+    from harness.upgrade import SimVehicles
+
+    v = topology.vehicle(public=False, edition=2016)
+    restore = _reference_mode(topology, "terminal-link")
+    try:
+        async with SimVehicles(topology.sut.host, topology.sut.port, timers, [(v.vin, 2016)]):
+            ok = await eventually(lambda: v.vin in topology.sut.online(), answer_timeout(timers) * 3)
+            expect.true(ok, "the simulated vehicle did not log in: cannot judge", path="sut.online")
+            national = topology.national
+            own_link = v.vin  # the national platform files frames under the link's identity
+
+            def direct() -> list[Any]:
+                return [f for f in national.frames(vin=v.vin, commands=(0x02,)) if f.link == own_link]
+
+            already = len(direct())
+            duration = max(2, round(timers.report_period * 8))
+            started = time.monotonic()
+            _, call = await asyncio.to_thread(_call, topology, timers, [v.vin], duration)
+            expect.true(call["answered"], "the enterprise platform did not answer the data call",
+                        path="call.answered")
+            flowing = await eventually(lambda: len(direct()) >= already + 2, duration)
+            expect.true(flowing, "the vehicle's data did not reach the national platform over its own link",
+                        path="national.frames[vehicle link]", expected=">= 2 new", actual=len(direct()) - already)
+            expect.true(v.vin in topology.sut.online(), "the vehicle's enterprise link did not stay up",
+                        path="sut.online")
+            closed = await eventually(lambda: v.vin not in national.online(),
+                                      duration + answer_timeout(timers) * 3 - (time.monotonic() - started))
+            expect.true(closed, "the vehicle's link to the national platform did not end after the call",
+                        path="national.online")
+            settled = len(direct())
+            more = await eventually(lambda: len(direct()) > settled, timers.report_period * 4)
+            expect.true(not more, "data kept flowing to the national platform after the call ended",
+                        path="national.frames[vehicle link]", expected=settled, actual=len(direct()))
+    finally:
+        if restore is not None:
+            _reference_mode(topology, restore)
+
+
+def _call(topology: Any, timers: Any, vins: list[str], duration: int) -> tuple[Any, dict]:
+    nat = national_control(topology)
+    call_id = nat.data_call(topology.platform_id, vins, duration)
+    return nat, nat.get_data_call(call_id, wait=answer_timeout(timers))
