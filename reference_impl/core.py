@@ -27,6 +27,7 @@ from harness.protocol.timers import Timers
 from .config import Account, PlatformConfig, Upstream, Vehicle
 from .security import PlatformSecurity, Refusal
 from .store import Store
+from .upgrades import UpgradeTracker
 from .uplink import Uplink
 from .warnings import ThresholdMonitor
 
@@ -134,6 +135,8 @@ class PlatformCore:
         self.uplinks = {u.name: Uplink(u, self) for u in config.upstreams} if config.role == "enterprise" else {}
         if "lose-queue-on-restart" in self.defects:
             self.store.db.execute("DELETE FROM queue")
+        if "stored-frames-lost-on-restart" in self.defects:  # as if the frames table lived in memory
+            self.store.db.execute("DELETE FROM frames")
         self._conn_ids = itertools.count(1_000_000)  # ids the core hands out for upstream links
         self._call_ids = itertools.count(1)
         self.stats = dict(frames_in=0, stored=0, rejected=0, answered=0, relayed=0, acked_upstream=0,
@@ -142,6 +145,8 @@ class PlatformCore:
         # through `sent`) on every link; empty unless someone watches (the control service's StreamFrames)
         self.observers: list[FrameObserver] = []
         self.security = PlatformSecurity(config.security, self.defects)  # keys, decryption, 2025 signatures
+        self.upgrades = UpgradeTracker(self)  # remote-upgrade outcomes (notice 1.2/f)
+        self._editions: dict[str, int] = {}  # VIN -> edition of its first login (the reject-edition-change switch)
 
     # ================================================================== events from the driver
     def opened(self, conn: int, peer: str, now: float) -> list[Action]:
@@ -203,6 +208,7 @@ class PlatformCore:
                 actions += self._end_call(call, now)
         for up in self.uplinks.values():
             actions += up.tick(now)
+        self.upgrades.tick(now)
         return actions
 
     def start(self, now: float) -> list[Action]:
@@ -394,6 +400,8 @@ class PlatformCore:
         if vin not in self.cfg.vehicles and not self.cfg.accept_unknown_vins:
             return [self._answer(link, frame, 0x04 if frame.edition == 2025 else 0x02, raw[24:30])]
         serial = frame.body["serial"]
+        if "reject-edition-change" in self.defects and self._editions.setdefault(vin, frame.edition) != frame.edition:
+            return [self._answer(link, frame, 0x02, raw[24:30])]  # self-test: a vehicle pinned to its first edition
         if link.logged_in and link.identity == vin and link.login_serial == serial \
                 and "no-duplicate-flag" not in self.defects:
             return [self._answer(link, frame, 0x03, raw[24:30])]  # a repeated login on the same link
@@ -409,7 +417,7 @@ class PlatformCore:
         self.stats["logins"] += 1
         self._store(link, frame, raw, now)
         actions.append(self._answer(link, frame, 0x01, raw[24:30]))
-        return actions
+        return actions + self.upgrades.logged_in(vin, now)
 
     def _vehicle_data(self, link: Link, frame: Frame, raw: bytes, now: float) -> list[Action]:
         if self._defect_drops(frame):
@@ -472,6 +480,7 @@ class PlatformCore:
         if collected is None:
             return
         public = vehicle is not None and vehicle.public_service
+        raw = self._without_custom_units(frame, raw)
         if public or "relay-private" in self.defects:
             region = vehicle.region if vehicle else ""
             for up in self.uplinks.values():
@@ -487,6 +496,17 @@ class PlatformCore:
             if frame.vin in call.vins and call.until > now and "drop-data-call" not in self.defects:
                 self.uplinks[call.upstream].enqueue(frame.vin, collected, raw, now)
 
+    def _without_custom_units(self, frame: Frame, raw: bytes) -> bytes:
+        """2.2/c: custom data units (0x80-0xFE) leave only when the peers agreed (relay_custom_units).
+        A 2025 frame is signed over its whole data unit, so it cannot be trimmed and leaves whole."""
+        if self.cfg.relay_custom_units or "relay-custom-types" in self.defects or frame.edition != 2016:
+            return raw
+        items = frame.body.get("items", ())
+        if not any(0x80 <= i.get("type", 0) <= 0xFE for i in items):
+            return raw
+        body = dict(frame.body, items=[i for i in items if not 0x80 <= i.get("type", 0) <= 0xFE])
+        return encode(dataclasses.replace(frame, body=body))
+
     # ------------------------------------------------------------------ platforms logging in here
     def _platform_frame(self, link: Link, frame: Frame, raw: bytes, now: float) -> list[Action]:
         if frame.command == 0x05:
@@ -494,6 +514,7 @@ class PlatformCore:
             body = frame.body
             ok = account is not None and body["username"].rstrip("\0") == account.username and (
                 body["password"].rstrip("\0") == account.password or "accept-bad-password" in self.defects)
+            ok = ok or (account is None and "accept-unknown-platform" in self.defects)
             if not ok:
                 log.info("%s: platform login refused for %r", link.peer, frame.vin)
                 return [self._answer(link, frame, 0x02, raw[24:30])]
@@ -506,8 +527,15 @@ class PlatformCore:
                     self._forget(self.links[old])
             self.online[link.identity] = link.conn
             self._store(link, frame, raw, now)
-            return actions + [self._answer(link, frame, 0x01, raw[24:30])]
+            actions.append(self._answer(link, frame, 0x01, raw[24:30]))
+            if self.cfg.role == "local" and "local-requests-custom" in self.defects:  # 2.2/c self-test
+                actions.append(Send(link.conn, assemble(link.edition, 0xD0, COMMAND_FLAG, frame.identity,
+                                                        bytes(now_timestamp(now)) + b"\x80")))
+            return actions
         if not link.logged_in:
+            if "accept-before-login" in self.defects and frame.command in DATA_COMMANDS:
+                self._store(link, frame, raw, now)
+                return [self._answer(link, frame, 0x01, raw[24:30])]
             return [self._answer(link, frame, 0x02, raw[24:30])]
         if frame.command == 0x06:
             self._store(link, frame, raw, now)
@@ -552,6 +580,8 @@ class PlatformCore:
         data = _command_defects(self.defects, data, command, vin, body, now, link.edition)
         interval = self.timers.control_resend if command == 0x82 else self.timers.response_timeout
         self.pending[(vin, command)] = PendingCommand(vin, command, data, now + interval, interval, body=body)
+        if command == 0x82:
+            self.upgrades.ordered(vin, body, now)
         return [Send(link.conn, data)]
 
     def _command_answered(self, p: PendingCommand, frame: Frame, now: float) -> None:
@@ -560,6 +590,7 @@ class PlatformCore:
         ok = frame.ack == 0x01
         if not ok:
             self.store.warn(p.vin, "command-failed", f"0x{p.command:02X} answered 0x{frame.ack:02X}", now)
+        self.upgrades.answered(p.vin, p.command, ok, frame, now)
         params = {i["id"]: i["value"] for i in p.body.get("params", ())} if p.command == 0x81 else {}
         if {0x05, 0x06} & set(params) and (ok or "move-on-failure" in self.defects) \
                 and "no-move-record" not in self.defects:
@@ -688,8 +719,10 @@ class PlatformCore:
             req = datacall.decode_body(datacall.DATA_CALL, False, frame.body)
             results = []
             accepted = []
+            if "one-data-call-at-a-time" in self.defects:
+                self.calls.clear()  # self-test: the earlier calls are forgotten
             for vin in req["vins"]:
-                known = vin in self.cfg.vehicles
+                known = vin in self.cfg.vehicles or "accept-unknown-call-vins" in self.defects
                 results.append({"vin": vin, "status": 1 if known else 2})
                 if known:
                     accepted.append(vin)
@@ -710,14 +743,16 @@ class PlatformCore:
         if frame.command == datacall.SPOT_CHECK:
             req = datacall.decode_body(datacall.SPOT_CHECK, False, frame.body)
             latest = self.store.frames(vin=req["vin"], commands=(0x02,))
-            data = latest[-1].raw[24:-1] if latest else b""
+            pick = 0 if "spot-check-oldest" in self.defects else -1
+            data = latest[pick].raw[24:-1] if latest else b""
             answer = {"time": req["time"], "vin": req["vin"], "latest": data}
-            return [up.send(assemble(frame.edition, datacall.SPOT_CHECK, 0x01 if latest else 0x02, frame.vin,
+            ok = bool(latest) or "spot-check-always-ok" in self.defects
+            return [up.send(assemble(frame.edition, datacall.SPOT_CHECK, 0x01 if ok else 0x02, frame.vin,
                                      datacall.encode_body(datacall.SPOT_CHECK, True, answer)))]
         if frame.command == datacall.END_CALL:
             req = datacall.decode_body(datacall.END_CALL, False, frame.body)
             call = self.calls.get(req["call_id"])
-            actions = self._end_call(call, now) if call else []
+            actions = self._end_call(call, now) if call and "ignore-end-call" not in self.defects else []
             return actions + [up.send(assemble(frame.edition, datacall.END_CALL, 0x01 if call else 0x02, frame.vin,
                                                datacall.encode_body(datacall.END_CALL, True, req)))]
         return []

@@ -86,4 +86,17 @@ DEFECTS: dict[str, str] = {
                           "covers the ciphertext (as the standard says) is refused",
     "echo-key-exchange": "an encrypted key exchange 0x0B is answered with its data unit repeated in plaintext (the "
                          "key leaks)",
+    # data calls, access, stored data and upgrades (notice 1.2/c, 1.2/d, 1.2/f, 1.2/g, 2.2/c)
+    "accept-unknown-call-vins": "a data call's unknown VINs are answered accepted (status 01, flag 0x01)",
+    "one-data-call-at-a-time": "a new national data call ends the calls still running",
+    "ignore-end-call": "an end of data call 0xC2 is answered but the call keeps streaming",
+    "spot-check-oldest": "a spot check is answered with the vehicle's oldest stored real-time frame",
+    "spot-check-always-ok": "a spot check of a vehicle without real-time data is answered 0x01 (empty data)",
+    "relay-custom-types": "custom data units (0x80-0xFE) are relayed though the peers did not agree to them",
+    "accept-unknown-platform": "a platform login from a platform id with no credentials here is accepted",
+    "local-requests-custom": "a local platform asks each enterprise platform that logs in for custom data (0xD0)",
+    "stored-frames-lost-on-restart": "stored frames live in memory only: a restart loses them",
+    "reject-edition-change": "a vehicle's login in another edition than its first login's is refused 0x02",
+    "upgrade-assumed-done": "a remote upgrade counts as done when the terminal acknowledges 0x82/0x01",
+    "no-upgrade-deadline": "a remote upgrade whose terminal misses its reconnection deadline is not reported",
 }

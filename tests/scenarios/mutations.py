@@ -96,11 +96,25 @@ CAUGHT: dict[str, list[str]] = {
     "ignore-key-validity": ["NOTICE-2016/1.2/g/26"],
     "echo-key-exchange": ["NOTICE-2016/1.2/g/27"],
     "relay-without-signature": ["NOTICE-2016/3/01", "NOTICE-2016/3/02", "NOTICE-2016/3/03"],
+    # notice data calls and spot checks (1.2/c, 1.2/d), access, stored data (1.2/g), 2.2/c, upgrades (1.2/f)
+    "drop-data-call": ["NOTICE-2016/1.2/d/01", "NOTICE-2016/1.2/d/03", "NOTICE-2016/1.2/d/04",
+                       "NOTICE-2016/1.2/d/05"],
+    "accept-unknown-call-vins": ["NOTICE-2016/1.2/d/02"],
+    "one-data-call-at-a-time": ["NOTICE-2016/1.2/d/03"],
+    "ignore-end-call": ["NOTICE-2016/1.2/d/04"],
+    "spot-check-oldest": ["NOTICE-2016/1.2/c/01"],
+    "spot-check-always-ok": ["NOTICE-2016/1.2/c/02"],
+    "relay-custom-types": ["NOTICE-2016/2.2/c/02"],
+    "stored-frames-lost-on-restart": ["NOTICE-2016/1.2/g/44"],
+    "upgrade-assumed-done": ["NOTICE-2016/1.2/f/03", "NOTICE-2016/1.2/f/04", "NOTICE-2016/1.2/f/06"],
+    "no-upgrade-deadline": ["NOTICE-2016/1.2/f/03", "NOTICE-2016/1.2/f/04"],
+    "reject-edition-change": ["NOTICE-2016/1.2/f/05", "NOTICE-2016/1.2/f/06"],
 }
 
 # switches no enterprise-role case of this catalogue can reach, and why (each is caught by a behaviour
 # check in tests/reference instead)
 NOT_IN_CATALOGUE: dict[str, str] = {
     "accept-bad-password": "local/national role: caught by GBT32960.3-2016/5.1/02 with --role local",
-    "drop-data-call": "national data calls: the harness plays no national caller in this catalogue yet",
+    "accept-unknown-platform": "local/national role: caught by NOTICE-2016/1.2/g/41 with --role local",
+    "local-requests-custom": "local role: caught by NOTICE-2016/2.2/c/01 with --role local",
 }
