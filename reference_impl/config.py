@@ -151,6 +151,12 @@ def validate(cfg: PlatformConfig) -> None:
         raise ValueError("response_style is time-only or full")
     if len(cfg.name.encode()) > 17:
         raise ValueError("name (the platform's unique id) has at most 17 bytes")
+    agreed = (cfg.security or {}).get("upstreams") or {}
+    for up in cfg.upstreams:  # §5.2.5: an agreed encryption rule needs its key (else data would go in plaintext)
+        field = {0x02: "rsa_public_key", 0x03: "aes", 0x04: "sm2_public_key", 0x05: "sm4"}.get(up.encryption_rule)
+        if up.encryption_rule != 0x01 and (field is None or not (agreed.get(up.name) or {}).get(field)):
+            raise ValueError(f"upstream {up.name}: encryption_rule 0x{up.encryption_rule:02X} needs "
+                             f"security.upstreams.{up.name}.{field or '(a cipher 0x02-0x05)'}")
 
 
 def load(path: str | Path) -> PlatformConfig:

@@ -21,6 +21,9 @@ security:
       sign_public_key: 04…    # hex (SM2 point, DER) or PEM
       rsa_public_key: PEM     # to encrypt 0x0B key exchanges to the vehicle (SM2: sign_public_key)
       require_signature: true # its unsigned 2025 real-time/reissue data gets 0x05 (as `signatures: require`)
+  upstreams:                  # enterprise: keys for the encryption rule agreed with each upstream (§5.2.5)
+    local-110000: {sm2_public_key: 04…, rsa_public_key: PEM, aes: …, sm4: …}
+  peer_keys: {aes: …, sm4: …} # local/national: the symmetric keys agreed with client platforms for relays
 ```
 
 Relayed frames (`relay_bytes`): a decrypted frame goes upstream as its plaintext frame, its signature
@@ -121,7 +124,7 @@ class PlatformSecurity:
 
     def __init__(self, settings: dict[str, Any] | None, defects: set[str]) -> None:
         s = dict(settings or {})
-        known = {"options", "signatures", "rsa_private_key", "sm2_private_key", "vehicles"}
+        known = {"options", "signatures", "rsa_private_key", "sm2_private_key", "vehicles", "upstreams", "peer_keys"}
         unknown = set(s) - known
         if unknown:
             raise ValueError(f"unknown security settings: {', '.join(sorted(unknown))}")
@@ -149,6 +152,17 @@ class PlatformSecurity:
             if v.get("sign_public_key"):
                 vk.sign_key = _sign_key(v.get("sign_algorithm", "sm2"), v["sign_public_key"])
             vk.require_signature = bool(v.get("require_signature", False))
+        self.upstreams: dict[str, crypto.Keys] = {}
+        for name, u in (s.get("upstreams") or {}).items():
+            pub = serialization.load_pem_public_key(_pem_or_path(u["rsa_public_key"])) \
+                if u.get("rsa_public_key") else None
+            self.upstreams[str(name)] = crypto.Keys(
+                aes=_bytes(u["aes"]) if u.get("aes") else None, sm4=_bytes(u["sm4"]) if u.get("sm4") else None,
+                rsa=pub if isinstance(pub, rsa.RSAPublicKey) else None,
+                sm2=crypto.SM2PublicKey(_bytes(u["sm2_public_key"])) if u.get("sm2_public_key") else None)
+        peers = s.get("peer_keys") or {}
+        self.peer_keys = crypto.Keys(aes=_bytes(peers["aes"]) if peers.get("aes") else None,
+                                     sm4=_bytes(peers["sm4"]) if peers.get("sm4") else None)
         self.stats = {"decrypted": 0, "decrypt_failed": 0, "verified": 0, "signature_failed": 0, "keys_set": 0}
 
     def vehicle(self, vin: str) -> VehicleKeys:
@@ -187,6 +201,13 @@ class PlatformSecurity:
             out.append(crypto.Keys(aes=static) if encryption == crypto.AES else crypto.Keys(sm4=static))
         return out, expired
 
+    def _peer_candidates(self, encryption: int) -> list[crypto.Keys]:
+        """A relayed frame from a client platform may be under the symmetric key agreed with it."""
+        key = self.peer_keys.for_byte(encryption)
+        if key is None:
+            return []
+        return [crypto.Keys(aes=key) if encryption == crypto.AES else crypto.Keys(sm4=key)]
+
     # ------------------------------------------------------------------ incoming frames
     def inbound(self, frame: Frame, raw: bytes, now: float) -> tuple[Frame, bytes, Refusal | None]:
         """Decrypt (when encrypted), then verify the 2025 signature; see the module docstring.
@@ -214,6 +235,8 @@ class PlatformSecurity:
 
     def _decrypt(self, frame: Frame, now: float) -> Frame | Refusal:
         candidates, expired = self.keys_for(frame.vin, frame.encryption, now)
+        if frame.encryption in (crypto.AES, crypto.SM4):
+            candidates += self._peer_candidates(frame.encryption)
         last: errors.ProtocolError | None = None
         for keys in candidates:
             try:
@@ -302,6 +325,18 @@ class PlatformSecurity:
             return assemble(frame.edition, frame.command, frame.ack, frame.vin,
                             encode_body(frame.edition, frame.command, frame.ack, body))
         return raw
+
+    def for_upstream(self, upstream: Any, raw: bytes) -> bytes:
+        """§5.2.5: a frame to relay goes under the encryption rule agreed with that upstream at platform
+        login (`encryption_rule`), with the key configured for it (`security.upstreams.NAME`); as it is
+        when the rule is 0x01 (plaintext). Its signature is inside the data unit, so it survives."""
+        rule = int(getattr(upstream, "encryption_rule", crypto.NONE))
+        if rule == crypto.NONE or len(raw) < 25 or raw[21] != crypto.NONE:
+            return raw
+        keys = self.upstreams.get(upstream.name, crypto.Keys())
+        edition = 2025 if raw[:2] == b"$$" else 2016
+        cipher = crypto.encrypt_unit(rule, raw[24:-1], keys, self.options, edition=edition)
+        return assemble(edition, raw[2], raw[3], raw[4:21], cipher, rule)
 
     def bcc_over_plaintext(self, raw: bytes, now: float) -> bytes:
         """Defect `bcc-over-plaintext` (the BCC checked over the decrypted unit too): `raw` with the check

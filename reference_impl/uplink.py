@@ -142,6 +142,7 @@ class Uplink:
 
     # ------------------------------------------------------------------ the queue
     def enqueue(self, vin: str, collected: str, raw: bytes, now: float) -> None:
+        raw = self.core.security.for_upstream(self.cfg, raw)  # §5.2.5: the encryption agreed at platform login
         self._enqueued += 1
         if "relay-lose-some" in self.core.defects and self._enqueued % 16 == 0:
             return

@@ -6,8 +6,16 @@ relay-without-signature)."""
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from harness.protocol import crypto
 from harness.protocol.codec import Frame, assemble, bcc, decode, encode
+from reference_impl.config import Account, PlatformConfig, Upstream, from_dict
+from reference_impl.core import PlatformCore, Send
+from reference_impl.security import PlatformSecurity
+from reference_impl.store import Store
 
 from .test_security import SM2_PLATFORM, SM2_VEHICLE, SM4_KEY, VIN, Rig, fc, now_time, realtime_frame, settings
 
@@ -99,3 +107,49 @@ def test_relay_bytes_plaintext_with_signature(tmp_path):
             continue
         assert sig is not None
         crypto.verify(crypto.signed_bytes(0x02, out[24:-1], sig), sig, SM2_VEHICLE.public_key())
+
+
+# ---------------------------------------------------------------------------------------- §5.2.5 re-encryption
+PLATFORM_ID = "ENTERPRISE-01"
+LOCAL_SM2 = crypto.SM2PrivateKey(bytes(31) + b"\x07")
+PEER_AES = bytes(range(40, 56))
+
+
+def _local(tmp_path, security: dict) -> PlatformCore:
+    cfg = PlatformConfig(role="local", storage=str(tmp_path / "local.sqlite"), security=security,
+                         accounts={PLATFORM_ID: Account(PLATFORM_ID, "ent01", "secret", "110000")})
+    core = PlatformCore(cfg, Store(cfg.storage))
+    core.opened(1, "enterprise", time.time())
+    body = {"time": now_time(), "serial": 1, "username": "ent01", "password": "secret", "encryption_rule": 4}
+    answers = core.received(1, encode(Frame(0x05, vin=PLATFORM_ID, edition=2025, body=body)), time.time())
+    assert [decode(a.data).ack for a in answers if isinstance(a, Send)] == [0x01]
+    return core
+
+
+def test_relay_reencrypted_under_the_agreed_rule(tmp_path):
+    signer = crypto.FrameCrypto(signing_key=SM2_VEHICLE)
+    plain = signer.seal(realtime_frame())
+    cases = [(0x04, {"sm2_public_key": LOCAL_SM2.public_key().to_bytes().hex()},
+              {"sm2_private_key": LOCAL_SM2.d.hex()}),
+             (0x03, {"aes": PEER_AES.hex()}, {"peer_keys": {"aes": PEER_AES.hex()}})]
+    for rule, ours, theirs in cases:
+        enterprise = PlatformSecurity({"upstreams": {"local-110000": ours}}, set())
+        out = enterprise.for_upstream(Upstream("local-110000", "127.0.0.1", 1, encryption_rule=rule), plain)
+        assert out[21] == rule and plain[24:-1] not in out
+        local = _local(tmp_path / str(rule), theirs)
+        answers = [decode(a.data) for a in local.received(1, out, time.time()) if isinstance(a, Send)]
+        assert [(a.command, a.ack) for a in answers] == [(0x02, 0x01)]  # §5.2.2: read and answered
+        local.flush()
+        stored = local.store.frames(vin=VIN, commands=(0x02,))
+        assert [f.raw for f in stored] == [plain]  # decrypted: the vehicle's signed plaintext frame
+        sig = crypto.signature_of(0x02, decode(plain).body)
+        crypto.verify(crypto.signed_bytes(0x02, stored[0].raw[24:-1], sig), sig, SM2_VEHICLE.public_key())
+    # no agreed rule: as it is
+    assert PlatformSecurity({}, set()).for_upstream(Upstream("x", "h", 1), plain) == plain
+
+
+def test_agreed_rule_without_its_key_is_a_configuration_error():
+    up = {"name": "local-110000", "host": "127.0.0.1", "port": 1, "encryption_rule": 5}
+    with pytest.raises(ValueError, match="security.upstreams.local-110000.sm4"):
+        from_dict({"upstreams": [up]})
+    from_dict({"upstreams": [up], "security": {"upstreams": {"local-110000": {"sm4": SM4_KEY.hex()}}}})
