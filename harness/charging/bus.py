@@ -10,12 +10,13 @@ any other python-can interface):
 
 How sessions begin and end without a plug line (the CAN bus carries no CC1/auxiliary-power signal),
 from `gaps(timers)`:
-- `quiet`: the longest a party stays silent inside a session (retry wait after BEM/CEM + 2 periods,
-  at least 4 periods). A session is over once the SUT has been silent this long.
+- `quiet`: the longest a party stays silent inside a session, plus 2 periods (the retry wait after
+  BEM/CEM, or a J1939 T1-T4 wait; at least 4 periods). A session is over once the SUT has been
+  silent this long.
 - `session_gap`: the silence between sessions (2 x quiet + 4 periods). Our charger SUT waits this
   long before it starts its next session; the harness keeps the bus silent this long before it
   starts a session with a BMS SUT, and our BMS SUT powers down (its auxiliary supply is the charger)
-  once the charger has been silent for `quiet`.
+  once the bus has been silent for `quiet`.
 Both come from `Timers`; a PIXIT may override them for a device with other habits.
 """
 
@@ -45,16 +46,21 @@ class Gaps:
 def gaps(timers: Timers, quiet: float | None = None, session_gap: float | None = None) -> Gaps:
     """Silences that end a session and separate sessions (see the module docstring)."""
     period = timers.charge_period
-    q = quiet if quiet is not None else max(4 * period, timers.charge_retry_wait + 2 * period)
+    # silent stretches inside a session: the charger's retry wait after BEM/CEM, and a TP sender (a BMS
+    # with only BRM to send) waiting T3 for a CTS that does not come, or T4 after a hold
+    longest = max(timers.charge_retry_wait, timers.j1939_t1, timers.j1939_t2, timers.j1939_t3, timers.j1939_t4)
+    q = quiet if quiet is not None else max(4 * period, longest + 2 * period)
     g = session_gap if session_gap is not None else 2 * q + 4 * timers.charge_period
     return Gaps(q, g)
 
 
 def external_limit(timers: Timers) -> float:
-    """Longest real-time run of one case: every timer of a session that can run out, once each."""
-    return (2 * timers.charge_pause_limit + 2 * timers.charge_crm_wait + timers.charge_reconnect_wait
-            + (timers.charge_retries + 1) * (timers.charge_ready_timeout + timers.charge_retry_wait)
-            + timers.charge_end_timeout + timers.charge_fallback)
+    """Longest real-time run of one case: every timer of a session that can run out, once each, and
+    never less than the simulated rig's limit (a tester may charge for 130 s, as DP.3007 does)."""
+    every = (2 * timers.charge_pause_limit + 2 * timers.charge_crm_wait + timers.charge_reconnect_wait
+             + (timers.charge_retries + 1) * (timers.charge_ready_timeout + timers.charge_retry_wait)
+             + timers.charge_end_timeout + timers.charge_fallback)
+    return max(every, 2 * timers.charge_pause_limit + 300)
 
 
 def open_bus(interface: str, channel: str | None, **kwargs: Any) -> Any:
@@ -97,8 +103,9 @@ class Server:
     """Our BMS or charger as a SUT on a bus: session after session until stopped.
 
     A charger starts a session, and once it has finished stays silent for `session_gap` before the
-    next. A BMS is powered by the first frame the charger sends it and powers down once it has
-    finished and the charger has been silent for `quiet`, ready for the next session.
+    next. A BMS is powered by the first frame the charger sends it and powers down once the bus has
+    been silent for `quiet` (a finished BMS is silent: then the charger's silence counts), ready for
+    the next session.
     """
 
     def __init__(self, role: str, version: str, timers: Timers, bus: Any, defects: frozenset[str] = frozenset(),
@@ -114,6 +121,7 @@ class Server:
         self.log = log  # candump -l lines, when asked for
         self.clock = clock
         self.node: Node | None = None
+        self.last_sent = float("-inf")  # our last frame, in run() time
         self.sessions = 0
         self.outcomes: list[str] = []  # terminal state of each finished session
         self._new(self.version)  # validates version and defects before anything runs
@@ -133,13 +141,19 @@ class Server:
             now = self.clock() - t0
             if now >= end:
                 break
-            if self.node is not None and self.node.finished:
+            if self.node is not None and self.node.finished and not reported:
+                self._finished(self.node, now)
+                reported, idle_since = True, now
+            if self.node is not None and self.role == "charger" and self.node.finished:
+                self.node = None  # the charger unplugs at once
+            elif self.node is not None and self.role == "bms" and \
+                    now - max(peer_seen, self.last_sent) >= self.gaps.quiet:
+                # a silent bus means the charger has cut the auxiliary supply: finished or not, the next
+                # charger frame powers a fresh BMS (no session is silent that long, see `gaps`)
                 if not reported:
-                    self._finished(self.node, now)
+                    self.out(f"# session {self.sessions} powered off at {now:.3f} in state {self.node.state}")
                     reported, idle_since = True, now
-                # a charger unplugs at once; a BMS stays off the bus until the charger cuts its power
-                if self.role == "charger" or now - peer_seen >= self.gaps.quiet:
-                    self.node = None
+                self.node = None
             if self.node is None and self.role == "charger" and now - idle_since >= self.gaps.session_gap:
                 self._start(now, t0, None)
                 reported = False
@@ -183,6 +197,8 @@ class Server:
         self.out(f"# session {self.sessions} over at {now:.3f}: {self.role} {node.state}")
 
     def _send(self, frames: list[Frame], now: float, t0: float) -> None:
+        if frames:
+            self.last_sent = now
         for fr in frames:
             self.bus.send(_to_can(fr, t0 + now))
             self._print(now, fr)

@@ -52,8 +52,9 @@ def _configure(p: argparse.ArgumentParser) -> None:
         epilog="""sessions (the bus has no plug or auxiliary-power line, so silence stands in for it):
   charger  starts a session, and once it has finished stays silent for the session gap
            (2 x quiet + 4 periods) before it starts the next one
-  bms      is powered by the charger's first frame; once finished it powers down when the
-           charger has been silent for `quiet` (max(4 periods, retry wait + 2 periods))
+  bms      is powered by the charger's first frame and powers down when the bus has been
+           silent for `quiet` (retry wait or J1939 T1-T4 + 2 periods): the next frame from
+           the charger starts a fresh BMS
 
 timers: the standard's unless --pixit FILE gives a `timers:` section (the same PIXIT the
 conformance run uses, so both sides agree); `charging: {quiet, session_gap}` override the gaps.

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from harness.charging import messages as m
-from harness.charging.bus import ExternalSide, NoSession, open_bus, run_external
+from harness.charging.bus import ExternalSide, NoSession, external_limit, open_bus, run_external
 from harness.charging.can import BMS, CHARGER
 from harness.charging.j1939 import ABORT, RTS, is_cm
 from harness.charging.machine import Bms, Charger
@@ -150,8 +150,10 @@ class Rig:
         c, b = (side, tester) if ext.role == "charger" else (tester, side)
         o = Outcome(c, b, trace, end)  # type: ignore[arg-type]  # the SUT's side is what the bus showed
         self.outcomes.append(o)
+        limit = ext.limit if ext.limit is not None else external_limit(self.timers)
         self.expect.note(f"{label}: {len(trace.records)} frames, {end:.3f} s wall clock, tester {tester.state}, "
-                         f"SUT {state} (judged from the bus)")
+                         f"SUT {state} (judged from the bus); the run ended "
+                         + (f"at its {limit:g} s limit" if end >= limit else "when the SUT fell silent"))
         return self._evidence(o, tester.wire)
 
     def _evidence(self, o: Outcome, wire: str) -> Outcome:

@@ -45,7 +45,9 @@ def test_no_session_from_the_device_is_no_decision():
 def test_gaps_come_from_the_timers():
     g = gaps(Timers())
     assert g.quiet == 3.5 + 0.5 and g.session_gap == 2 * 4.0 + 1.0
-    assert gaps(Timers().with_(charge_retry_wait=0.1)).quiet == 1.0  # at least four periods
+    assert gaps(Timers().with_(charge_retry_wait=0.1)).quiet == 1.25 + 0.5  # J1939 T3: a BMS waiting for CTS
+    assert gaps(Timers().with_(charge_retry_wait=0.1, j1939_t2=0.1, j1939_t3=0.1, j1939_t1=0.1, j1939_t4=0.1)
+                ).quiet == 1.0  # at least four periods
     assert gaps(Timers(), quiet=2.0, session_gap=5.0) == type(g)(2.0, 5.0)
 
 

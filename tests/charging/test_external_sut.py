@@ -34,7 +34,7 @@ CASES_DIR = Path(__file__).resolve().parents[2] / "scenarios" / "gbt27930"
 # negative case waits for are shortened, on both sides, through the PIXIT
 TIMERS = {"charge_timeout": 2.0, "charge_ready_timeout": 4.0, "charge_crm_wait": 4.0, "charge_end_timeout": 3.0,
           "charge_fallback": 2.0, "charge_pause_limit": 6.0, "charge_retry_wait": 0.5,
-          "charge_reconnect_wait": 1.5, "charge_retries": 1}
+          "charge_reconnect_wait": 1.5, "charge_retries": 1, "j1939_t2": 0.75, "j1939_t3": 0.75, "j1939_t4": 0.55}
 # CHM period; CEM timing, then retries and giving up; a broken BRM transfer; BEM -> silent retry wait ->
 # reconnection that completes; a full 2015-compat session
 CHARGER_CASES = ["DP.1001/01", "DN.1001/01", "DN.1002/01", "DN.4003/01", "4.6/04"]
