@@ -465,7 +465,7 @@ def timeline_svg(frames: Sequence[FrameEvidence], *, width: int = 880, lane: int
     left, right, top = 190, 12, 22
     plot = width - left - right
     height = top + lane * len(links) + 30
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{width}" height="{height}" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="100%" '
              f'viewBox="0 0 {width} {height}" role="img" aria-label="frames over time on each link">']
     for i, name in enumerate(links):
         y = top + lane * i
