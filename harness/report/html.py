@@ -468,7 +468,7 @@ def timeline_svg(frames: Sequence[FrameEvidence], *, width: int = 880, lane: int
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="100%" '
              f'viewBox="0 0 {width} {height}" role="img" aria-label="frames over time on each link">']
     for i, name in enumerate(links):
-        y = top + lane * i
+        y: float = top + lane * i
         shade = "#f6f8fa" if i % 2 else "#fff"
         parts.append(f'<rect x="{left}" y="{y}" width="{plot}" height="{lane - 4}" fill="{shade}" stroke="#d0d7de"/>')
         parts.append(f'<line x1="{left}" y1="{y + (lane - 4) / 2}" x2="{left + plot}" y2="{y + (lane - 4) / 2}" '
