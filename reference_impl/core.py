@@ -269,7 +269,7 @@ class PlatformCore:
             foreign.response_flag = {2016: 0x02, 2025: 0x02}  # the one error flag both editions know
             return self._reject(link, raw, foreign, now)
         if frame.encryption != 0x01 or frame.edition == 2025:  # decrypt, verify signatures (security.py)
-            frame, raw, refusal = self.security.inbound(frame, raw, now)
+            frame, raw, refusal = self.security.inbound(frame, raw, now, link.kind)
             if refusal is not None:
                 return self._refuse(link, frame, raw, refusal, now)
         if frame.is_response:

@@ -86,6 +86,8 @@ DEFECTS: dict[str, str] = {
                           "covers the ciphertext (as the standard says) is refused",
     "echo-key-exchange": "an encrypted key exchange 0x0B is answered with its data unit repeated in plaintext (the "
                          "key leaks)",
+    "relay-not-decrypted": "a local/national platform answers encrypted relayed data 0x01 and stores it as received, "
+                           "never decrypted (nothing in it is read)",
     # data calls, access, stored data and upgrades (notice 1.2/c, 1.2/d, 1.2/f, 1.2/g, 2.2/c)
     "accept-unknown-call-vins": "a data call's unknown VINs are answered accepted (status 01, flag 0x01)",
     "one-data-call-at-a-time": "a new national data call ends the calls still running",

@@ -209,14 +209,18 @@ class PlatformSecurity:
         return [crypto.Keys(aes=key) if encryption == crypto.AES else crypto.Keys(sm4=key)]
 
     # ------------------------------------------------------------------ incoming frames
-    def inbound(self, frame: Frame, raw: bytes, now: float) -> tuple[Frame, bytes, Refusal | None]:
+    def inbound(self, frame: Frame, raw: bytes, now: float, peer: str = "") -> tuple[Frame, bytes, Refusal | None]:
         """Decrypt (when encrypted), then verify the 2025 signature; see the module docstring.
 
         Returns the frame (decoded plaintext body), the bytes the platform goes on with, and a refusal
         or None. A decrypted frame goes on as its plaintext frame (encryption byte 0x01, fresh BCC):
         that is what is answered from, stored and relayed (§5.2.5 allows plaintext between platforms
-        that agree); `frame.encryption` and `frame.extra['received']` keep how it travelled."""
+        that agree); `frame.encryption` and `frame.extra['received']` keep how it travelled. `peer` is the
+        link's kind ("vehicle", "platform"; "" when unknown)."""
         if frame.encryption in crypto.CIPHER_BYTES and isinstance(frame.body, (bytes, bytearray)):
+            if peer == "platform" and "relay-not-decrypted" in self.defects:  # acked and kept unread
+                return frame, raw, Refusal(0x01, crypto.KeyMissing("relayed data not decrypted (defect)"),
+                                           store=True)
             opened = self._decrypt(frame, now)
             if isinstance(opened, Refusal):
                 return frame, raw, opened

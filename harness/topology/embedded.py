@@ -102,9 +102,13 @@ def start_platform_sut(role: str, timers: Timers, *, region: str = "110000",
     logging.getLogger("reference_impl").addHandler(logs)
     folder = tempfile.mkdtemp(prefix=f"gbt32960-{role}-")
     pid, user, password = HARNESS_PLATFORM
+    from .keys import embedded as embedded_keys
+
+    keys = embedded_keys(region)  # relays encrypted to it, vehicles' signing keys (harness/topology/keys.py)
     cfg = PlatformConfig(role=role, name=f"{role.upper()}-SUT", listen="127.0.0.1:0", timers=timers,
                          storage=str(Path(folder) / f"{role}.sqlite"), defects=defects, control_port=0,
-                         accounts={pid: Account(pid, user, password, region)}, accept_unknown_vins=role == "national")
+                         accounts={pid: Account(pid, user, password, region)}, accept_unknown_vins=role == "national",
+                         security=keys.platform_security())
 
     async def up() -> PlatformServer:
         return await PlatformServer(PlatformCore(cfg)).start()
@@ -124,7 +128,7 @@ def start_platform_sut(role: str, timers: Timers, *, region: str = "110000",
 
     return Topology(role=role, backend="embedded", sut=InProcessParty(server, runner, logs), local=None,
                     national=None, vehicles=[], timers=timers, region=region, platform_id=pid,
-                    credentials=(user, password), extra={"close": close, "control": _control(server)})
+                    credentials=(user, password), extra={"close": close, "control": _control(server), "crypto": keys})
 
 
 def start(vehicles: list[VehicleSpec], timers: Timers, *, region: str = "110000",

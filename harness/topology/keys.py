@@ -54,6 +54,9 @@ class SutKeys:
     sm2_public: crypto.SM2PublicKey | None = None
     vehicles: list[CryptoVehicle] = field(default_factory=list)
     options: crypto.CryptoOptions = crypto.DEFAULT_OPTIONS
+    # a local/national SUT: the symmetric keys it agreed with the harness's enterprise platform for relays
+    peer_aes: bytes | None = None
+    peer_sm4: bytes | None = None
     # the embedded reference only: the platform's private keys (to configure it), never sent anywhere
     rsa_private: rsa.RSAPrivateKey | None = None
     sm2_private: crypto.SM2PrivateKey | None = None
@@ -85,6 +88,8 @@ class SutKeys:
                 serialization.NoEncryption()).decode()
         if self.sm2_private is not None:
             out["sm2_private_key"] = self.sm2_private.d.hex()
+        if self.peer_aes or self.peer_sm4:
+            out["peer_keys"] = {k: v.hex() for k, v in (("aes", self.peer_aes), ("sm4", self.peer_sm4)) if v}
         for v in self.vehicles:
             entry: dict[str, Any] = {}
             if v.aes:
@@ -126,7 +131,9 @@ class SutKeys:
                 sign_key=_private_key(v.get("sign_algorithm"), v["sign_private_key"])
                 if v.get("sign_private_key") else None,
                 require_signature=bool(v.get("require_signature", False)), purpose=str(v.get("purpose", ""))))
-        return cls(rsa_public, sm2_public, vehicles, crypto.CryptoOptions.from_mapping(node.get("options")))
+        return cls(rsa_public, sm2_public, vehicles, crypto.CryptoOptions.from_mapping(node.get("options")),
+                   peer_aes=bytes.fromhex(platform["peer_aes"]) if platform.get("peer_aes") else None,
+                   peer_sm4=bytes.fromhex(platform["peer_sm4"]) if platform.get("peer_sm4") else None)
 
 
 def _text_or_file(value: str) -> bytes:
@@ -169,4 +176,4 @@ def embedded(region: str = "110000") -> SutKeys:
         CryptoVehicle(_vin("B", 6), 2025, region=region, purpose="rotation", **sym()),
     ]
     return SutKeys(rsa_private.public_key(), sm2_private.public_key(), vehicles, crypto.DEFAULT_OPTIONS,
-                   rsa_private, sm2_private)
+                   os.urandom(16), os.urandom(16), rsa_private, sm2_private)

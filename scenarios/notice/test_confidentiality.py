@@ -32,7 +32,7 @@ import yaml
 
 from harness.plugin import pics_claims
 from harness.protocol import crypto
-from harness.protocol.codec import COMMAND_FLAG, Frame, assemble, bcc, decode
+from harness.protocol.codec import COMMAND_FLAG, Frame, assemble, bcc, decode, encode
 from harness.protocol.schema import Timestamp
 from harness.topology.base import VehicleSpec
 from harness.topology.keys import CryptoVehicle, SutKeys
@@ -498,3 +498,106 @@ def _relay_signature_case(cid: str, algorithm: str, encryption: int) -> Any:
 test_relay_signature_sm2 = _relay_signature_case("NOTICE-2016/3/01", "sm2", crypto.SM4)
 test_relay_signature_rsa = _relay_signature_case("NOTICE-2016/3/02", "rsa", crypto.RSA)
 test_relay_signature_ecc = _relay_signature_case("NOTICE-2016/3/03", "ecc", crypto.NONE)
+
+
+# ------------------------------------------------------------------------------------ 2.2/d: the local platform
+def _relay_crypto(keys: SutKeys, v: CryptoVehicle, rule: int, *, stranger: bool = False) -> crypto.FrameCrypto:
+    """How the harness, as the enterprise platform, relays `v`'s frames under the agreed rule: RSA/SM2 to
+    the local platform's public key, AES/SM4 under the key agreed with it; the vehicle's signature inside."""
+    agreed = crypto.Keys(aes=os.urandom(16), sm4=os.urandom(16)) if stranger else crypto.Keys(
+        aes=keys.peer_aes, sm4=keys.peer_sm4, rsa=keys.rsa_public, sm2=keys.sm2_public)
+    return crypto.FrameCrypto(keys=agreed, options=keys.options, encryption=rule, signing_key=v.sign_key)
+
+
+async def _platform_login(topology: Any, fleet: Any, timers: Any, edition: int, rule: int) -> RawLink:
+    user, password = topology.credentials
+    body = {"time": now_time(), "serial": 1, "username": user, "password": password, "encryption_rule": rule}
+    link = await fleet.link(f"platform {topology.platform_id}")
+    await link.send(encode(Frame(0x05, vin=topology.platform_id, edition=edition, body=body)))
+    answer = await _answer(link, 0x05, timers)
+    assert answer[3] == 0x01, f"platform login with encryption rule 0x{rule:02X} answered 0x{answer[3]:02X}"
+    return link
+
+
+def _stored(topology: Any, v: CryptoVehicle, frame: Frame) -> list[bytes]:
+    """The SUT's stored frames of `v` with `frame`'s collection time (it read the data unit to know it)."""
+    when = _time_of(frame)
+    return [f.raw for f in topology.sut.frames(vin=v.vin, commands=(0x02, 0x03)) if f.collected_at == when]
+
+
+async def _relay_accepted(topology: Any, link: RawLink, v: CryptoVehicle, frame: Frame, timers: Any, expect: Any,
+                          what: str) -> None:
+    answer = await _answer(link, 0x02, timers)
+    expect.equal("answer.ack", 0x01, answer[3], f"{what} was answered 0x{answer[3]:02X} (§5.2.2: 0x01 when correct)")
+    stored = await eventually(lambda: bool(_stored(topology, v, frame)), answer_timeout(timers))
+    expect.true(stored, f"{what} was acknowledged but not stored with its collection time: it was not read",
+                path="sut.frames", expected=_time_of(frame), actual=None)
+
+
+def _local_case(cid: str, edition: int, rule: int) -> Any:
+    mode = MODES[rule]
+    name = crypto.ENCRYPTION[edition][rule]
+
+    @role("local")
+    @case(cid, requirement=f"The local platform reads data relayed under the encryption rule agreed at platform login "
+                           f"({name}, 0x{rule:02X}; GB/T 32960.3-{edition} §5.2.5, T21): the relayed {edition} "
+                           f"real-time frame is answered 0x01 (§5.2.2) and stored with its collection time "
+                           f"(notice 2.2(4)).")
+    async def test(topology, fleet, timers, expect, gate):
+        keys = gate(edition, f"encryption.{mode}", "control")
+        v = keys.vehicle(edition, algorithm="sm2" if edition == 2025 else None)
+        link = await _platform_login(topology, fleet, timers, edition, rule)
+        frame = _realtime(v)
+        sent, _ = _seal(_relay_crypto(keys, v, rule), frame)
+        expect.equal("sent.encryption", rule, sent[21])
+        await link.send(sent)
+        await _relay_accepted(topology, link, v, frame, timers, expect, f"a {name} relay")
+
+    test.__name__ = f"test_local_reads_{edition}_{mode}_relay"
+    return test
+
+
+test_local_reads_2016_rsa_relay = _local_case("NOTICE-2016/2.2/d/01", 2016, crypto.RSA)
+test_local_reads_2025_sm2_relay = _local_case("NOTICE-2016/2.2/d/02", 2025, crypto.SM2)
+test_local_reads_2025_sm4_relay = _local_case("NOTICE-2016/2.2/d/03", 2025, crypto.SM4)
+
+
+@role("local")
+@case("NOTICE-2016/2.2/d/04",
+      requirement="A relay whose data unit does not decrypt under the agreed key is answered 0x07 (GB/T 32960.3-2025 "
+                  "T4 decryption error) and not stored; the next relay under the agreed key is answered 0x01 and "
+                  "stored (§5.2.2, §5.2.5; notice 2.2(4)).")
+async def test_local_refuses_relay_under_wrong_key(topology, fleet, timers, expect, gate):
+    keys = gate(2025, "encryption.sm4", "control")
+    v = keys.vehicle(2025, algorithm="sm2")
+    link = await _platform_login(topology, fleet, timers, 2025, crypto.SM4)
+    wrong = _realtime(v)
+    await link.send(_seal(_relay_crypto(keys, v, crypto.SM4, stranger=True), wrong)[0])
+    answer = await _answer(link, 0x02, timers)
+    expect.equal("answer.ack", 0x07, answer[3], f"a relay under a wrong key was answered 0x{answer[3]:02X}")
+    right = _realtime(v)
+    await link.send(_seal(_relay_crypto(keys, v, crypto.SM4), right)[0])
+    await _relay_accepted(topology, link, v, right, timers, expect, "the relay under the agreed key")
+    expect.equal(f"sut.frames[time={_time_of(wrong)}]", 0, len(_stored(topology, v, wrong)),
+                 "the relay under a wrong key was stored")
+
+
+@role("local")
+@case("NOTICE-2016/2.2/d/05",
+      requirement="A relayed 2025 frame whose vehicle signature does not verify (one signed byte changed) is answered "
+                  "0x05 (GB/T 32960.3-2025 T4, T7/T8) and not stored; the genuine relay is answered 0x01 and stored "
+                  "(notice 2.2(4), 3).")
+async def test_local_refuses_tampered_relay(topology, fleet, timers, expect, gate):
+    keys = gate(2025, "encryption.sm2", "encryption.signatures", "control")
+    v = keys.vehicle(2025, algorithm="sm2")
+    link = await _platform_login(topology, fleet, timers, 2025, crypto.SM2)
+    fc = _relay_crypto(keys, v, crypto.SM2)
+    forged = _realtime(v)
+    await link.send(_tampered(fc, forged))
+    answer = await _answer(link, 0x02, timers)
+    expect.equal("answer.ack", 0x05, answer[3], f"a relay with a tampered signature was answered 0x{answer[3]:02X}")
+    genuine = _realtime(v)
+    await link.send(_seal(fc, genuine)[0])
+    await _relay_accepted(topology, link, v, genuine, timers, expect, "the genuine relay")
+    expect.equal(f"sut.frames[time={_time_of(forged)}]", 0, len(_stored(topology, v, forged)),
+                 "the relay with a tampered signature was stored")
