@@ -161,19 +161,18 @@ def embedded(region: str = "110000") -> SutKeys:
     rsa_private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     sm2_private = crypto.SM2PrivateKey.generate()
 
-    def sym() -> dict[str, bytes]:
-        return {"aes": os.urandom(16), "sm4": os.urandom(16)}
+    def vehicle(vin: str, edition: int, sign_key: crypto.PrivateKey | None = None, purpose: str = "") -> CryptoVehicle:
+        return CryptoVehicle(vin, edition, True, region, os.urandom(16), os.urandom(16), sign_key,
+                             require_signature=purpose == "require", purpose=purpose)
 
     vehicles = [
-        CryptoVehicle(_vin("A", 1), 2016, region=region, **sym()),
-        CryptoVehicle(_vin("B", 1), 2025, region=region, sign_key=crypto.SM2PrivateKey.generate(), **sym()),
-        CryptoVehicle(_vin("B", 2), 2025, region=region, sign_key=rsa.generate_private_key(65537, 2048), **sym()),
-        CryptoVehicle(_vin("B", 3), 2025, region=region, sign_key=ec.generate_private_key(ec.SECP256R1()), **sym()),
-        CryptoVehicle(_vin("B", 4), 2025, region=region, sign_key=crypto.SM2PrivateKey.generate(),
-                      require_signature=True, purpose="require", **sym()),
-        CryptoVehicle(_vin("B", 5), 2025, region=region, sign_key=crypto.SM2PrivateKey.generate(),
-                      purpose="activation", **sym()),
-        CryptoVehicle(_vin("B", 6), 2025, region=region, purpose="rotation", **sym()),
+        vehicle(_vin("A", 1), 2016),
+        vehicle(_vin("B", 1), 2025, crypto.SM2PrivateKey.generate()),
+        vehicle(_vin("B", 2), 2025, rsa.generate_private_key(65537, 2048)),
+        vehicle(_vin("B", 3), 2025, ec.generate_private_key(ec.SECP256R1())),
+        vehicle(_vin("B", 4), 2025, crypto.SM2PrivateKey.generate(), "require"),
+        vehicle(_vin("B", 5), 2025, crypto.SM2PrivateKey.generate(), "activation"),
+        vehicle(_vin("B", 6), 2025, None, "rotation"),
     ]
     return SutKeys(rsa_private.public_key(), sm2_private.public_key(), vehicles, crypto.DEFAULT_OPTIONS,
                    os.urandom(16), os.urandom(16), rsa_private, sm2_private)
