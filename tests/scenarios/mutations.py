@@ -119,3 +119,15 @@ NOT_IN_CATALOGUE: dict[str, str] = {
     "local-requests-custom": "local role: caught by NOTICE-2016/2.2/c/01 with --role local",
     "relay-not-decrypted": "local/national role: caught by NOTICE-2016/2.2/d/01-03 with --role local",
 }
+
+# notice cases also caught by switches declared above (appended, so the entries above stay as written)
+for _switch, _cases in {
+    "control-params-dropped": ["NOTICE-2016/1.2/f/01", "NOTICE-2016/1.2/f/02"],
+    "accept-before-login": ["NOTICE-2016/1.2/g/40"],
+    "alter-stored-bytes": ["NOTICE-2016/1.2/g/43"],
+    "drop-custom-types": ["NOTICE-2016/1.2/g/43"],
+    "no-reissue": ["NOTICE-2016/1.2/d/05"],
+    "reissue-as-realtime": ["NOTICE-2016/1.2/d/05"],
+    "no-activation-answer": ["NOTICE-2016/1.2/f/05"],
+}.items():
+    CAUGHT[_switch] = CAUGHT[_switch] + _cases
