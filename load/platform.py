@@ -5,8 +5,11 @@
 Why a subprocess: locust monkey-patches its processes with gevent, and the reference platforms run on
 asyncio; a separate process also keeps the platform's CPU apart from the load generator's.
 
-Starts national + local + enterprise (each with Control on a free port) and a fault proxy with the
-link "vehicles->enterprise", which is where the vehicles connect (the outage profile partitions it).
+Starts national + local + enterprise (each with Control on a free port) and, in a process of its own
+(`python -m harness.faults`), a fault proxy with the link "vehicles->enterprise" ("target"), where the
+vehicles connect when the profile cuts links (outage); otherwise they connect "direct". Every 10 s
+what survived goes out of the garbage collector's sight (`gc.freeze`: full collections of 10,000
+connections' objects stalled the platforms 0.1-0.2 s).
 The fleet's VINs (`make_vin(i)`) are registered; every `round(1/share)`-th is a public-service
 vehicle of the local platform's region. When ready it prints one JSON line:
 {"target": "127.0.0.1:PORT", "direct": ..., "control": {"enterprise": ..., "local": ..., "national": ...},
@@ -42,7 +45,6 @@ def is_public(index: int, share: float) -> bool:
 
 
 async def _run(args: argparse.Namespace) -> None:
-    from harness.faults.run import ProxyThread
     from harness.terminal.fleet import make_vin
     from reference_impl.config import Vehicle
     from reference_impl.embedded import start_trio
@@ -53,14 +55,23 @@ async def _run(args: argparse.Namespace) -> None:
     # every vehicle is registered (a margin for the workers' index strides); unknown VINs are refused
     vehicles = [Vehicle(make_vin(i), public_service=bool(step) and i % step == 0, region=REGION)
                 for i in range(args.vehicles + 64)]
-    proxy = ProxyThread().start()
-    faults = proxy.client()
     trio = await start_trio(workdir, vehicles, timers=timers, region=REGION, control_port=0)
-    link = await asyncio.to_thread(faults.create_link, VEHICLE_LINK, ("127.0.0.1", trio.enterprise.port))
+    # the fault proxy in a process of its own: in this one it shared the platforms' GIL, and with
+    # 10,000 links its per-byte record starved them (and its own Faults service) of CPU
+    proxy = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "harness.faults", "--lifetime", str(args.proxy_lifetime),
+        "--link", f"{VEHICLE_LINK}=0:127.0.0.1:{trio.enterprise.port}",
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE)
+    assert proxy.stdout is not None
+    line = await asyncio.wait_for(proxy.stdout.readline(), 30)
+    if not line:
+        await trio.stop()
+        raise RuntimeError("the fault proxy did not start")
+    faults = json.loads(line)
     print(json.dumps({
-        "target": f"127.0.0.1:{link.port}", "direct": f"127.0.0.1:{trio.enterprise.port}",
+        "target": f"127.0.0.1:{faults['links'][VEHICLE_LINK]}", "direct": f"127.0.0.1:{trio.enterprise.port}",
         "control": {n: f"127.0.0.1:{getattr(trio, n).control_port}" for n in ("enterprise", "local", "national")},
-        "faults": proxy.address, "link": VEHICLE_LINK, "workdir": str(workdir)}), flush=True)
+        "faults": faults["control"], "link": VEHICLE_LINK, "workdir": str(workdir)}), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     monitor = asyncio.create_task(_monitor(args.monitor)) if args.monitor else None
@@ -76,8 +87,12 @@ async def _run(args: argparse.Namespace) -> None:
             monitor.cancel()
         loop.remove_reader(sys.stdin.fileno())
         await trio.stop()
-        faults.close()
-        proxy.stop()
+        if proxy.returncode is None:
+            proxy.terminate()
+        try:
+            await asyncio.wait_for(proxy.wait(), 10)
+        except TimeoutError:
+            proxy.kill()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -130,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--timers", default="", help="Timers overrides as JSON, e.g. '{\"heartbeat\": 30}'")
     p.add_argument("--workdir", help="where the SQLite stores go (default: a temporary folder, removed)")
     p.add_argument("--keep", action="store_true", help="keep the stores at exit")
+    p.add_argument("--proxy-lifetime", type=float, default=4 * 3600.0, metavar="SECONDS",
+                   help="the fault proxy stops by itself after this long (default 4 h; it stops with this process)")
     p.add_argument("--monitor", type=float, default=0.0, metavar="SECONDS",
                    help="every SECONDS, print the worst event-loop lag and GC pause to stderr (0: never)")
     args = p.parse_args(argv)
