@@ -71,7 +71,7 @@ CAUGHT: dict[str, list[str]] = {
     "drop-stale-reissue": both("GBT32960.3-{e}/5.2.4/02"),
     "no-level3-record": both("GBT32960.3-{e}/5.2.4/03"),
     # edition behaviour (2025 activation, key exchange, a 2016-only platform)
-    "activation-always-ok": ["GBT32960.3-2025/B.3/03", "GBT32960.3-2025/B.3/04"],
+    "activation-always-ok": ["GBT32960.3-2025/B.3/03", "GBT32960.3-2025/B.3/04", "NOTICE-2016/1.2/g/25"],
     "no-key-exchange-answer": ["GBT32960.3-2025/T31/01", "GBT32960.3-2025/T31/02"],
     "accept-expired-key": ["GBT32960.3-2025/T31/02"],
     "accept-any-edition": ["GBT32960.3-2025/6.2/10", "GBT32960.3-2025/6.2/11"],
