@@ -115,8 +115,8 @@ LOCAL_SM2 = crypto.SM2PrivateKey(bytes(31) + b"\x07")
 PEER_AES = bytes(range(40, 56))
 
 
-def _local(tmp_path, security: dict) -> PlatformCore:
-    cfg = PlatformConfig(role="local", storage=str(tmp_path / "local.sqlite"), security=security,
+def _local(tmp_path, security: dict, defects: frozenset[str] = frozenset()) -> PlatformCore:
+    cfg = PlatformConfig(role="local", storage=str(tmp_path / "local.sqlite"), security=security, defects=defects,
                          accounts={PLATFORM_ID: Account(PLATFORM_ID, "ent01", "secret", "110000")})
     core = PlatformCore(cfg, Store(cfg.storage))
     core.opened(1, "enterprise", time.time())
@@ -153,3 +153,15 @@ def test_agreed_rule_without_its_key_is_a_configuration_error():
     with pytest.raises(ValueError, match="security.upstreams.local-110000.sm4"):
         from_dict({"upstreams": [up]})
     from_dict({"upstreams": [up], "security": {"upstreams": {"local-110000": {"sm4": SM4_KEY.hex()}}}})
+
+
+def test_relay_not_decrypted_switch_keeps_relays_unread(tmp_path):
+    plain = crypto.FrameCrypto(signing_key=SM2_VEHICLE).seal(realtime_frame())
+    relay = PlatformSecurity({"upstreams": {"local-110000": {"aes": PEER_AES.hex()}}}, set()).for_upstream(
+        Upstream("local-110000", "127.0.0.1", 1, encryption_rule=0x03), plain)
+    local = _local(tmp_path, {"peer_keys": {"aes": PEER_AES.hex()}}, frozenset({"relay-not-decrypted"}))
+    answers = [decode(a.data) for a in local.received(1, relay, time.time()) if isinstance(a, Send)]
+    assert [(a.command, a.ack) for a in answers] == [(0x02, 0x01)]
+    local.flush()
+    stored = local.store.frames(vin=VIN, commands=(0x02,))
+    assert [(f.raw, f.collected_at) for f in stored] == [(relay, None)]  # kept as received, never read
