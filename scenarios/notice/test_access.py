@@ -142,11 +142,36 @@ async def test_local_platform_requests_no_custom_data(topology, fleet, timers, e
                   "the standard units, unchanged, and no custom unit (notice 2.2(3); GB/T 32960.3 7.2 T7). 2016 "
                   "only: a 2025 frame is signed over its whole data unit and cannot be trimmed.")
 async def test_custom_units_relayed_only_when_agreed(topology, fleet, timers, expect, pics):
+    agreed = pics_claims(pics, "custom_units.agreed")
+    restore = _reference_custom_units(topology, agreed)
+    try:
+        await _custom_units_case(topology, fleet, timers, expect, agreed)
+    finally:
+        if restore is not None:
+            _reference_custom_units(topology, restore)
+
+
+def _reference_custom_units(topology: Any, agreed: bool) -> bool | None:
+    """Configure the embedded reference SUT as the PICS claims (relay_custom_units); returns the old
+    setting, None when the SUT is not ours to configure."""
+    server = getattr(topology.sut, "server", None)
+    if server is None:
+        return None
+
+    def swap() -> bool:
+        old = server.core.cfg.relay_custom_units
+        server.core.cfg.relay_custom_units = agreed
+        return old
+
+    return topology.sut._on_loop(swap)
+
+
+async def _custom_units_case(topology: Any, fleet: Any, timers: Any, expect: Any, agreed: bool) -> None:
     v = topology.vehicle(public=True, region=topology.region, edition=2016)
     link = await logged_in(fleet, v, timers)
     standard = [vehicle_item(2016)]
     custom = [{"type": 0x80, "data": b"\x01\x02oem-private"}, {"type": 0xFE, "data": b"\x00\x00"}]
-    sent = realtime_frame(v, 700)
+    sent = realtime_frame(v, 700 + 50 * agreed)
     body = decode(sent).body
     sent = encode(Frame(0x02, vin=v.vin, edition=2016, body=dict(body, items=standard + custom)))
     await link.send(sent)
@@ -156,7 +181,6 @@ async def test_custom_units_relayed_only_when_agreed(topology, fleet, timers, ex
                            relay_deadline(timers))
     expect.true(got, "the frame was not relayed at all", path="local.frames")
     relayed_raw = [f.raw for f in local.frames(vin=v.vin, commands=(0x02,)) if f.collected_at == when][-1]
-    agreed = pics_claims(pics, "custom_units.agreed")
     if agreed:
         expect.equal("local.frames.raw", sent.hex(), relayed_raw.hex(), "the agreed custom units were not relayed "
                                                                          "byte for byte")
@@ -166,3 +190,34 @@ async def test_custom_units_relayed_only_when_agreed(topology, fleet, timers, ex
                  "custom data units were relayed though the PICS does not say the peers agreed")
     expect.equal("relayed standard units", encode(Frame(0x02, vin=v.vin, edition=2016, body=dict(
         body, items=standard))).hex(), relayed_raw.hex(), "the standard data units changed in the relay")
+
+
+@role("local", "national")
+@case("NOTICE-2016/2.2/d/01",
+      requirement="The local (or national) platform's query returns exactly the relayed frames it received and "
+                  "answered: each once, byte for byte (SHA-256 against the harness's evidence), custom units "
+                  "included as received (notice 2.2(4): the local platform keeps its data secure; GB/T 32960.3 "
+                  "§5.2.2).")
+async def test_received_relays_stored_exactly(topology, fleet, timers, expect, wire, control):
+    import hashlib
+
+    link = await fleet.link(f"platform {topology.platform_id}")
+    await link.send(platform_login(topology, topology.platform_id, topology.credentials[1]))
+    login = await link.receive(answer_timeout(timers))
+    expect.equal("login answer.ack", 0x01, login.ack, "the harness's platform login was refused: cannot judge")
+    vin = "LRELAYED000000001"
+    frames = [relayed(vin, 100 + s) for s in range(4)]
+    frames.append(relayed(vin, 104, [vehicle_item(2016), {"type": 0x80, "data": b"\x01\x02oem"}]))
+    for f in frames:
+        await link.send(f)
+        answer = await link.receive(answer_timeout(timers))
+        expect.equal("data answer", (0x02, 0x01), (answer.command, answer.ack), "a relayed frame was not accepted")
+    want = sorted(hashlib.sha256(w.raw).hexdigest() for w in wire.frames
+                  if w.direction == "->" and w.raw[2:3] == b"\x02" and w.raw[4:21] == vin.encode())
+    expect.equal("harness evidence frames", len(frames), len(want), "the harness's own record is incomplete")
+    rows = control.query_frames(vin=vin, commands=(0x02, 0x03), decode=False)["frames"]
+    got = sorted(hashlib.sha256(bytes(r["raw"])).hexdigest() for r in rows)
+    expect.count("frames relayed", len(want))
+    expect.count("frames returned by the query", len(got))
+    expect.equal("QueryFrames[*].raw (sha256)", want, got,
+                 "the platform's query does not return exactly the frames it accepted")
