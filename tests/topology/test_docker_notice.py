@@ -14,17 +14,20 @@ import sys
 CASES = ("NOTICE-2016/1.2/b/04", "NOTICE-2016/1.2/g/03", "NOTICE-2016/1.2/g/04")
 
 
-def test_partition_and_restarts_pass_in_docker(tmp_path):
-    report = tmp_path / "docker"
-    args = [arg for c in CASES for arg in ("--case", c)]
+def _docker_run(report, cases: tuple[str, ...], *defects: str) -> tuple[int, dict]:
+    args = [arg for c in cases for arg in ("--case", c)] + [arg for d in defects for arg in ("--sut-defect", d)]
     proc = subprocess.run([sys.executable, "-m", "harness.cli", "conformance", "--sut", "docker", *args,
                            "--edition", "2016", "--report", str(report)], capture_output=True, text=True, timeout=1200)
     results = json.loads((report / "results.json").read_text()) if (report / "results.json").exists() else {}
     assert results, f"no report written:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    got = {c["case_id"]: c for c in results["cases"]}
+    return proc.returncode, {c["case_id"]: c for c in results["cases"]}
+
+
+def test_partition_and_restarts_pass_in_docker(tmp_path):
+    code, got = _docker_run(tmp_path / "docker", CASES)
     assert set(got) == set(CASES), sorted(got)
     red = {cid: c["reason"] for cid, c in got.items() if c["verdict"] != "PASS"}
-    assert not red and proc.returncode == 0, red
+    assert not red and code == 0, red
     for cid, c in got.items():
         counts = c["evidence"]["counts"]
         assert counts["frames lost"] == 0 and counts["frames relayed"] == counts["frames sent"] > 0, (cid, counts)
@@ -33,3 +36,10 @@ def test_partition_and_restarts_pass_in_docker(tmp_path):
     assert partition["frames reissued"] == partition["frames sent"] and partition["frames duplicated"] == 0
     # the proxy container's evidence reached the report: the timeline has the enterprise -> local lane
     assert any("enterprise->local" in f["link"] for f in got["NOTICE-2016/1.2/b/04"]["evidence"]["frames"])
+
+
+def test_the_enterprise_container_really_restarts(tmp_path):
+    """The kill is real: with the forwarding queue kept in memory only, the restart loses the held frames."""
+    _, got = _docker_run(tmp_path / "defect", ("NOTICE-2016/1.2/g/03",), "lose-queue-on-restart")
+    case = got["NOTICE-2016/1.2/g/03"]
+    assert case["verdict"] == "FAIL" and case["evidence"]["counts"]["frames lost"] > 0, case["reason"]
