@@ -557,13 +557,13 @@ def _local_case(cid: str, edition: int, rule: int) -> Any:
     return test
 
 
-test_local_reads_2016_rsa_relay = _local_case("NOTICE-2016/2.2/d/01", 2016, crypto.RSA)
-test_local_reads_2025_sm2_relay = _local_case("NOTICE-2016/2.2/d/02", 2025, crypto.SM2)
-test_local_reads_2025_sm4_relay = _local_case("NOTICE-2016/2.2/d/03", 2025, crypto.SM4)
+test_local_reads_2016_rsa_relay = _local_case("NOTICE-2016/2.2/d/10", 2016, crypto.RSA)
+test_local_reads_2025_sm2_relay = _local_case("NOTICE-2016/2.2/d/11", 2025, crypto.SM2)
+test_local_reads_2025_sm4_relay = _local_case("NOTICE-2016/2.2/d/12", 2025, crypto.SM4)
 
 
 @role("local")
-@case("NOTICE-2016/2.2/d/04",
+@case("NOTICE-2016/2.2/d/13",
       requirement="A relay whose data unit does not decrypt under the agreed key is answered 0x07 (GB/T 32960.3-2025 "
                   "T4 decryption error) and not stored; the next relay under the agreed key is answered 0x01 and "
                   "stored (§5.2.2, §5.2.5; notice 2.2(4)).")
@@ -583,7 +583,7 @@ async def test_local_refuses_relay_under_wrong_key(topology, fleet, timers, expe
 
 
 @role("local")
-@case("NOTICE-2016/2.2/d/05",
+@case("NOTICE-2016/2.2/d/14",
       requirement="A relayed 2025 frame whose vehicle signature does not verify (one signed byte changed) is answered "
                   "0x05 (GB/T 32960.3-2025 T4, T7/T8) and not stored; the genuine relay is answered 0x01 and stored "
                   "(notice 2.2(4), 3).")

@@ -94,7 +94,7 @@ CAUGHT_BY = {
     "relay-without-signature": "case NOTICE-2016/3/01",
     "bcc-over-plaintext": "case NOTICE-2016/1.2/g/16",
     "echo-key-exchange": "case NOTICE-2016/1.2/g/27",
-    "relay-not-decrypted": "case NOTICE-2016/2.2/d/01 (--role local)",
+    "relay-not-decrypted": "case NOTICE-2016/2.2/d/10 (--role local)",
 }
 
 

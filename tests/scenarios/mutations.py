@@ -117,7 +117,7 @@ NOT_IN_CATALOGUE: dict[str, str] = {
     "accept-bad-password": "local/national role: caught by GBT32960.3-2016/5.1/02 with --role local",
     "accept-unknown-platform": "local/national role: caught by NOTICE-2016/1.2/g/41 with --role local",
     "local-requests-custom": "local role: caught by NOTICE-2016/2.2/c/01 with --role local",
-    "relay-not-decrypted": "local/national role: caught by NOTICE-2016/2.2/d/01-03 with --role local",
+    "relay-not-decrypted": "local/national role: caught by NOTICE-2016/2.2/d/10-14 with --role local",
 }
 
 # notice cases also caught by switches declared above (appended, so the entries above stay as written)
