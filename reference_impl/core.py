@@ -204,7 +204,7 @@ class PlatformCore:
             if p.deadline <= now:
                 actions += self._command_timeout(key, p, now)
         for call in list(self.calls.values()):
-            if self.cfg.role == "enterprise" and call.until <= now:
+            if self.cfg.role == "enterprise" and call.until <= now and "endless-data-call" not in self.defects:
                 actions += self._end_call(call, now)
         for up in self.uplinks.values():
             actions += up.tick(now)
@@ -493,7 +493,8 @@ class PlatformCore:
                 if up.cfg.role == "local" and up.state != "online":
                     up.enqueue(frame.vin, collected, raw, now)
         for call in self.calls.values():
-            if frame.vin in call.vins and call.until > now and "drop-data-call" not in self.defects:
+            if frame.vin in call.vins and (call.until > now or "endless-data-call" in self.defects) \
+                    and "drop-data-call" not in self.defects:
                 self.uplinks[call.upstream].enqueue(frame.vin, collected, raw, now)
 
     def _without_custom_units(self, frame: Frame, raw: bytes) -> bytes:

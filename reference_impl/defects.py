@@ -91,6 +91,7 @@ DEFECTS: dict[str, str] = {
     # data calls, access, stored data and upgrades (notice 1.2/c, 1.2/d, 1.2/f, 1.2/g, 2.2/c)
     "accept-unknown-call-vins": "a data call's unknown VINs are answered accepted (status 01, flag 0x01)",
     "one-data-call-at-a-time": "a new national data call ends the calls still running",
+    "endless-data-call": "a data call keeps streaming after its duration",
     "ignore-end-call": "an end of data call 0xC2 is answered but the call keeps streaming",
     "spot-check-oldest": "a spot check is answered with the vehicle's oldest stored real-time frame",
     "spot-check-always-ok": "a spot check of a vehicle without real-time data is answered 0x01 (empty data)",

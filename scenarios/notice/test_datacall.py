@@ -75,7 +75,7 @@ async def test_data_call_streams_exactly_the_called_vehicles_then_stops(topology
               topology.vehicle(public=False, edition=edition)]
     bystander = topology.vehicle(public=True, region=topology.region, edition=edition, index=1)
     links = {v.vin: await logged_in(fleet, v, timers) for v in [*called, bystander]}
-    duration = max(2, round(timers.report_period * 12))
+    duration = max(2, round(timers.report_period * 4))
     started = time.monotonic()
     _, call = await start_call(topology, timers, [v.vin for v in called], duration)
     expect.true(call["answered"], "the enterprise platform did not answer the data call", path="call.answered")
@@ -101,8 +101,9 @@ async def test_data_call_streams_exactly_the_called_vehicles_then_stops(topology
     for v in called:
         for f in after[v.vin]:
             await links[v.vin].send(f)
+    # absence is judged over four upload periods: a relay running would have delivered by then
     leaked = await eventually(lambda: any(arrived(national, after[v.vin], v.vin) for v in called),
-                              relay_deadline(timers))
+                              timers.report_period * 4)
     expect.true(not leaked, f"data kept reaching the national platform after the {duration} s call ended",
                 path="national.frames(after the call)", expected=0,
                 actual=sum(len(arrived(national, after[v.vin], v.vin)) for v in called))
@@ -131,7 +132,7 @@ async def test_overlapping_data_calls(topology, fleet, timers, expect):
     first = topology.vehicle(public=False, edition=2016)
     second = topology.vehicle(public=False, edition=2025)
     links = {v.vin: await logged_in(fleet, v, timers) for v in (first, second)}
-    short = max(2, round(timers.report_period * 12))
+    short = max(2, round(timers.report_period * 4))
     started = time.monotonic()
     _, a = await start_call(topology, timers, [first.vin], short)
     _, b = await start_call(topology, timers, [second.vin], short * 4)

@@ -77,6 +77,7 @@ CAUGHT_BY = {
     "accept-unknown-call-vins": "case NOTICE-2016/1.2/d/02",
     "one-data-call-at-a-time": "case NOTICE-2016/1.2/d/03",
     "ignore-end-call": "case NOTICE-2016/1.2/d/04",
+    "endless-data-call": "case NOTICE-2016/1.2/d/01",
     "spot-check-oldest": "case NOTICE-2016/1.2/c/01",
     "spot-check-always-ok": "case NOTICE-2016/1.2/c/02",
     "relay-custom-types": "case NOTICE-2016/2.2/c/02",

@@ -102,6 +102,7 @@ CAUGHT: dict[str, list[str]] = {
     "accept-unknown-call-vins": ["NOTICE-2016/1.2/d/02"],
     "one-data-call-at-a-time": ["NOTICE-2016/1.2/d/03"],
     "ignore-end-call": ["NOTICE-2016/1.2/d/04"],
+    "endless-data-call": ["NOTICE-2016/1.2/d/01", "NOTICE-2016/1.2/d/03"],
     "spot-check-oldest": ["NOTICE-2016/1.2/c/01"],
     "spot-check-always-ok": ["NOTICE-2016/1.2/c/02"],
     "relay-custom-types": ["NOTICE-2016/2.2/c/02"],
