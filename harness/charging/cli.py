@@ -89,7 +89,7 @@ e.g. tests/charging/test_external_sut.py). Exit 0 when stopped by Ctrl-C or --du
                    help="layouts to decode with first (default 2015)")
 
 
-@register("charging", help="GB/T 27930 charger <-> BMS: simulated sessions, candump logs",
+@register("charging", help="GB/T 27930 charger <-> BMS: simulated sessions, a simulator SUT on a bus, candump logs",
           description=__doc__ or "", configure=_configure)
 def run_charging(args: argparse.Namespace) -> int:
     if args.charging_command == "serve":
