@@ -123,6 +123,20 @@ DEFAULT_PICS: dict[str, Any] = {
     "features": {"editions": [2016, 2025], "control": True, "response_style": "time-only",
                  "data_call": {"mode": "platform-forward"}, "relay": True, "encryption": {}},
 }
+REFERENCE_PICS = Path(__file__).resolve().parents[1] / "reference_impl" / "examples" / "pics.yaml"
+
+
+def run_pics(config: pytest.Config) -> dict[str, Any]:
+    """The run's PICS: --pics; else our reference platform's own PICS when it is the SUT; else the
+    basic claims every platform makes (no encryption: a SUT claims that in its PICS)."""
+    given = _yaml(_opt(config, "pics"))
+    if given:
+        return given
+    sut, role = _opt(config, "sut") or "reference", _opt(config, "role") or "enterprise"
+    if sut in ("reference", "docker") and role != "terminal" and not _opt(config, "sut_image") \
+            and REFERENCE_PICS.exists():
+        return _yaml(str(REFERENCE_PICS))
+    return DEFAULT_PICS
 
 
 # ------------------------------------------------------------------------------------ selection
@@ -157,7 +171,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     wanted_clauses = _opt(config, "clause") or []
     role = _opt(config, "role") or "enterprise"
     strict = _opt(config, "strict_cases")
-    pics = _yaml(_opt(config, "pics")) or DEFAULT_PICS
+    pics = run_pics(config)
     expected = pics.get("expected_failures", {}) or {}
     keep, drop = [], []
     for item in items:
@@ -217,7 +231,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 @pytest.fixture(scope="session")
 def pics(pytestconfig: pytest.Config) -> dict[str, Any]:
     """The PICS: which role and features the SUT claims."""
-    return _yaml(_opt(pytestconfig, "pics")) or DEFAULT_PICS
+    return run_pics(pytestconfig)
 
 
 @pytest.fixture(scope="session")
@@ -454,7 +468,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     needs = item.get_closest_marker("needs")
     if case_marker(item) is None or needs is None:
         return
-    pics = _yaml(_opt(item.config, "pics")) or DEFAULT_PICS
+    pics = run_pics(item.config)
     feature = needs.kwargs.get("pics") or (needs.args[0] if needs.args else "")
     if not pics_claims(pics, feature):
         pytest.skip(f"N/A: the PICS does not claim {feature}")
@@ -554,7 +568,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 name=name or (f"reference {role} platform" if kind in ("reference", "docker") else kind)),
         role=_opt(session.config, "role") or "enterprise", edition=_opt(session.config, "edition") or "both",
         timers=_opt(session.config, "timers") or "compressed", started=time.time(),
-        pics=_yaml(_opt(session.config, "pics")) or DEFAULT_PICS, pixit=_yaml(_opt(session.config, "pixit")),
+        pics=run_pics(session.config), pixit=_yaml(_opt(session.config, "pixit")),
         command=shlex.join(["gbt32960", "conformance", *session.config.invocation_params.args]))
 
 

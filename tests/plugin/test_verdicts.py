@@ -116,8 +116,12 @@ def test_nothing_selected_is_not_a_pass(suite):
 
 
 def test_na_comes_from_the_pics(suite):
-    result = suite.runpytest("--case", "X-1/2.3/*", "-p", "no:cacheprovider")  # default PICS claims nothing
+    # an external SUT without a PICS claims only the basics (no encryption)
+    result = suite.runpytest("--case", "X-1/2.3/*", "--sut", "tcp://127.0.0.1:9", "-p", "no:cacheprovider")
     assert "1 N/A" in _summary(result) and result.ret == 0
+    # our reference platform, without --pics, is judged by its own PICS (it claims SM4)
+    result = suite.runpytest("--case", "X-1/2.3/*", "-p", "no:cacheprovider")
+    assert "1 PASS" in _summary(result)
     suite.makefile(".yaml", sm4="features:\n  encryption: {sm4: true}\n")
     result = suite.runpytest("--case", "X-1/2.3/*", "--pics", "sm4.yaml", "-p", "no:cacheprovider")
     assert "1 PASS" in _summary(result)
@@ -133,7 +137,7 @@ def test_xfail_passes_quietly_and_xpass_is_red(suite):
 def test_selection_by_case_id_and_clause(suite):
     result = suite.runpytest("--case", "X-1/1.*", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=2, deselected=8)
-    result = suite.runpytest("--clause", "2.", "-p", "no:cacheprovider")
+    result = suite.runpytest("--clause", "2.", "--pics", "pics.yaml", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1, skipped=2, deselected=8)
 
 
