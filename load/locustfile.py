@@ -47,7 +47,7 @@ from harness.terminal.generator import Generator
 from harness.terminal.gevent_driver import GeventTerminal
 from harness.terminal.machine import Terminal
 from load import profiles as _profiles
-from load.platform import is_public
+from load.platform import is_public, raise_fd_limit
 
 log = logging.getLogger("gbt32960.load")
 
@@ -154,6 +154,7 @@ def _init(environment: Any, **_: Any) -> None:
     if environment.parsed_options is None:
         return
     STATE.configure(environment.parsed_options)
+    raise_fd_limit(STATE.vehicles // STATE.workers + 4096)  # one per vehicle of this process
     runner = environment.runner
     if isinstance(runner, (MasterRunner, LocalRunner)):
         from harness.control import init_gevent

@@ -44,12 +44,41 @@ def is_public(index: int, share: float) -> bool:
     return bool(step) and index % step == 0
 
 
+def raise_fd_limit(wanted: int) -> int:
+    """Open-file limit of this process (and the processes it starts) to at least `wanted` when allowed
+    (the soft limit up to the hard one; the hard one too when privileged); returns the soft limit.
+    A platform holds one descriptor per vehicle, the fault proxy two: 20,000 (this machine's default
+    hard limit) ran out at 10,000 vehicles through the proxy, and new links and Faults calls failed."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= wanted:
+        return soft
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        try:
+            nr_open = int(Path("/proc/sys/fs/nr_open").read_text())
+        except (OSError, ValueError):
+            nr_open = wanted
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, nr_open), min(wanted, nr_open)))
+            return min(wanted, nr_open)
+        except (ValueError, OSError):
+            pass  # not privileged: as far as the hard limit goes
+    new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    return new
+
+
 async def _run(args: argparse.Namespace) -> None:
     from harness.terminal.fleet import make_vin
     from reference_impl.config import Vehicle
     from reference_impl.embedded import start_trio
 
     timers = Timers().with_(**json.loads(args.timers)) if args.timers else Timers()
+    limit = raise_fd_limit(2 * args.vehicles + 4096)  # the proxy: two per vehicle (it inherits the limit)
+    if limit < 2 * args.vehicles + 4096:
+        print(f"load.platform: open-file limit {limit}: the fault proxy holds two per vehicle, so fewer than "
+              f"{args.vehicles} vehicles can connect through it", file=sys.stderr, flush=True)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="gbt32960-load-"))
     step = public_step(args.public_share)
     # every vehicle is registered (a margin for the workers' index strides); unknown VINs are refused
