@@ -34,6 +34,7 @@ from harness.protocol.framer import Framer
 from harness.protocol.messages import PARAM_LENGTH_OF, READ_ONLY_PARAMS, parameters
 from harness.protocol.schema import Scalar, Timestamp
 from harness.protocol.timers import Timers
+from harness.protocol.upgrade import parse_upgrade
 
 from .generator import Generator, Snapshot
 
@@ -1069,58 +1070,3 @@ def _placeholder_signature(data: bytes) -> dict[str, Any]:
     """A signature block of SM2 shape (32-byte R and S). Not verifiable: the crypto module owns keys."""
     digest = hashlib.sha512(data).digest()
     return {"algorithm": 0x01, "r": digest[:32], "s": digest[32:]}
-
-
-_UPGRADE_ORDER = ("apn", "dial_user", "dial_password", "address", "port", "maker_id", "hardware_version",
-                  "firmware_version", "url", "connect_deadline_min")
-_URL_FIRST = ("url", "apn", "dial_user", "dial_password", "address", "port", "maker_id", "hardware_version",
-              "firmware_version", "connect_deadline_min")
-_BINARY = {"address": 6, "port": 2, "connect_deadline_min": 2}
-
-
-def parse_upgrade(text: str | bytes) -> dict[str, Any] | None:
-    """Parse the remote-upgrade string of control 0x82/0x01 (T B.16 order, or the URL-first order of
-    the T B.15 text). Address, port and deadline may be binary (BYTE[6], WORD, WORD as EMQX sends
-    them, and may then contain 0x3B) or text. Returns None when it is not a valid upgrade order."""
-    raw = text.encode("ascii", "surrogateescape") if isinstance(text, str) else bytes(text)
-    first = raw.split(b";", 1)[0]
-    order = _URL_FIRST if b"://" in first else _UPGRADE_ORDER
-    out: dict[str, Any] = {}
-    pos = 0
-    for i, name in enumerate(order):
-        last = i == len(order) - 1
-        width = _BINARY.get(name)
-        if width is not None and len(raw) >= pos + width and (
-                (last and len(raw) == pos + width) or (not last and raw[pos + width:pos + width + 1] == b";")) \
-                and not raw[pos:pos + width].isdigit():
-            chunk = raw[pos:pos + width]
-            out[name] = _binary_field(name, chunk)
-            pos += width + (0 if last else 1)
-            continue
-        end = len(raw) if last else raw.find(b";", pos)
-        if end < 0:
-            return None
-        chunk = raw[pos:end]
-        out[name] = _text_field(name, chunk)
-        if out[name] is None and chunk:
-            return None
-        pos = end + 1
-    url = out.get("url")
-    if not url or not isinstance(url, str):
-        return None
-    return out
-
-
-def _binary_field(name: str, chunk: bytes) -> Any:
-    if name == "address":
-        return ".".join(str(b) for b in chunk[2:]) if chunk[:2] == b"\0\0" else chunk.hex()
-    return int.from_bytes(chunk, "big")
-
-
-def _text_field(name: str, chunk: bytes) -> Any:
-    text = chunk.decode("ascii", "replace")
-    if name in ("port", "connect_deadline_min"):
-        if not chunk:
-            return None
-        return int(text) if text.isdigit() else None
-    return text
