@@ -460,9 +460,10 @@ def timeline_svg(frames: Sequence[FrameEvidence], *, width: int = 880, lane: int
     if not frames:
         return '<p class="muted">No frame was recorded: no timeline.</p>'
     links = sorted({f.link for f in frames}, key=lambda name: (name.startswith("proxy"), name))
+    per_link = {name: sum(f.link == name for f in frames) for name in links}
     t0 = min(f.at for f in frames)
     span = max(max(f.at for f in frames) - t0, 1e-3)
-    left, right, top = 190, 12, 22
+    left, right, top = 210, 12, 22
     plot = width - left - right
     height = top + lane * len(links) + 30
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="100%" '
@@ -473,7 +474,7 @@ def timeline_svg(frames: Sequence[FrameEvidence], *, width: int = 880, lane: int
         parts.append(f'<rect x="{left}" y="{y}" width="{plot}" height="{lane - 4}" fill="{shade}" stroke="#d0d7de"/>')
         parts.append(f'<line x1="{left}" y1="{y + (lane - 4) / 2}" x2="{left + plot}" y2="{y + (lane - 4) / 2}" '
                      'stroke="#d0d7de" stroke-dasharray="2,3"/>')
-        label = name if len(name) <= 30 else name[:14] + "…" + name[-15:]
+        label = (name if len(name) <= 30 else name[:14] + "…" + name[-15:]) + f" ({per_link[name]})"
         parts.append(f'<text x="{left - 6}" y="{y + lane / 2}" text-anchor="end" font-size="11">{esc(label)}</text>')
     for k in range(6):  # time axis: six ticks
         x = left + plot * k / 5

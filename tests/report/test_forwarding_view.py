@@ -47,7 +47,7 @@ def test_timeline_draws_each_frame_in_its_links_lane_and_colour():
     # two lanes (vehicle, proxy): real-time marks blue in both, the three reissues orange on the proxy's lane
     assert sorted(len(v) for v in by_lane.values()) == [4, 4]
     assert sorted(c for v in by_lane.values() for c in v).count("#d1670a") == 3
-    assert VEHICLE_LINK[:14] in svg and "enterprise-&gt;local" in svg
+    assert VEHICLE_LINK[:14] in svg and "enterprise-&gt;local (4)" in svg  # each lane says how many frames
     assert "+0.00 s" in svg and "+5.30 s" in svg  # the axis spans first to last frame
 
 
