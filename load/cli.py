@@ -180,7 +180,7 @@ class Campaign:
                     # straight to the enterprise platform: the proxy (its per-byte record) would cost
                     # the platform's process as much CPU again
                     target = platform["direct"]
-                    platform = dict(platform, faults="")
+                    platform = dict(platform, faults="", faults_all=[])
             else:
                 target = a.target
                 platform = {"control": {k: v for k, v in (("enterprise", a.control),

@@ -85,6 +85,7 @@ class _State:
     def __init__(self) -> None:
         self.profile: _profiles.Profile = _profiles.PROFILES["steady"]
         self.host, self.port = "127.0.0.1", 32960
+        self.targets: list[tuple[str, int]] = [(self.host, self.port)]
         self.platform: dict[str, Any] = {}
         self.workers = 1
         self.vehicles = 0
@@ -121,6 +122,11 @@ class _State:
         host, _, port = opts.gbt_target.rpartition(":")
         self.host, self.port = host or "127.0.0.1", int(port)
         self.platform = json.loads(opts.gbt_platform) if opts.gbt_platform else {}
+        targets = self.platform.get("targets") or []
+        if opts.gbt_target in targets:  # through the fault proxies: vehicle i uses proxy i mod n
+            self.targets = [(h or "127.0.0.1", int(p)) for h, _, p in (t.rpartition(":") for t in targets)]
+        else:
+            self.targets = [(self.host, self.port)]
         self.workers = max(1, opts.gbt_workers)
         self.vehicles = opts.gbt_vehicles or getattr(opts, "num_users", None) or self.profile.vehicles
         self.seed = opts.gbt_seed
@@ -201,8 +207,9 @@ class VehicleUser(User):
             2025 if (self.index * 0.6180339887) % 1 < p.mix else 2016)
         timers = p.make_timers()
         gen = Generator(st.seed * 1_000_003 + self.index, alarm_rate=0.0)  # alarms only when the profile says
-        self.term = Terminal(self.vin, edition, timers, gen, iccid=make_iccid(self.index, st.seed), host=st.host,
-                             port=st.port, epoch=calendar_epoch(time.monotonic()),
+        host, port = st.targets[self.index % len(st.targets)]
+        self.term = Terminal(self.vin, edition, timers, gen, iccid=make_iccid(self.index, st.seed), host=host,
+                             port=port, epoch=calendar_epoch(time.monotonic()),
                              sample_period=p.terminal_sample_period())
         self.public = is_public(self.index, p.public_share)
         self.timeout = timers.response_timeout
@@ -470,21 +477,30 @@ def _events(environment: Any) -> None:
             STATE.timeline.append(dict(_totals(), t=round(time.time() - STATE.started_at, 3)))
 
 
+def _proxies() -> list[str]:
+    """The Faults services of the fault proxies on the vehicle links (several for a large fleet)."""
+    one = STATE.platform.get("faults")
+    return list(STATE.platform.get("faults_all") or ([one] if one else []))
+
+
 def _act(environment: Any, ev: dict[str, Any]) -> dict[str, Any]:
     action = ev.get("action")
     if action == "partition":
-        faults = STATE.platform.get("faults")
-        if not faults:
+        proxies = _proxies()
+        if not proxies:
             raise RuntimeError("the outage profile needs a fault proxy on the vehicle links (--target reference)")
         from harness.faults.client import FaultsClient
 
         seconds = float(ev["seconds"])
-        client = FaultsClient(faults)
-        try:
-            client.link(STATE.platform.get("link", "vehicles->enterprise")).partition(seconds)
-        finally:
-            client.close()
-        STATE.heal_at = time.time() + seconds
+        cut = []
+        for faults in proxies:  # every vehicle link, on each proxy (a few ms apart)
+            client = FaultsClient(faults)
+            try:
+                client.link(STATE.platform.get("link", "vehicles->enterprise")).partition(seconds)
+                cut.append(time.time())
+            finally:
+                client.close()
+        STATE.heal_at = cut[0] + seconds  # the first proxy heals first: the drain is timed from there
         return {"heal_at": round(STATE.heal_at - STATE.started_at, 3)}
     if action == "alarm":
         environment.runner.send_message("gbt_alarm", {"share": ev.get("share", 0.1), "level": ev.get("level", 3)})
@@ -647,7 +663,7 @@ def server_truth(sent_data: int, public_data: int) -> dict[str, Any]:
     out.update(stored_data=stored, sent_data=sent_data, lost=sent_data - stored,
                duplicates=int(counters.get("duplicates", 0)), rejected=int(counters.get("rejected", 0)),
                relayed=int(counters.get("relayed", 0)), queue_depth=int(counters.get("queue_depth", 0)))
-    if STATE.heal_at is not None and STATE.platform.get("faults"):
+    if STATE.heal_at is not None and _proxies():
         out.update(cut_truth(sent_data, stored))
     local = control.get("local")
     if local:
@@ -667,14 +683,17 @@ def cut_truth(sent_data: int, stored: int) -> dict[str, Any]:
     is lost to both ends and no terminal can reissue it; what the proxy delivered must all be stored."""
     from harness.faults.client import FaultsClient, frames
 
-    client = FaultsClient(STATE.platform["faults"])
-    try:
-        evidence = client.link(STATE.platform.get("link", "vehicles->enterprise")).evidence()
-    finally:
-        client.close()
+    evidences = []
+    for faults in _proxies():
+        client = FaultsClient(faults)
+        try:
+            evidences.append(client.link(STATE.platform.get("link", "vehicles->enterprise")).evidence())
+        finally:
+            client.close()
 
     def data(side: str) -> int:
-        return sum(1 for f in frames(evidence, flow="to_target", side=side) if f[2] in (0x02, 0x03) and f[3] == 0xFE)
+        return sum(1 for evidence in evidences for f in frames(evidence, flow="to_target", side=side)
+                   if f[2] in (0x02, 0x03) and f[3] == 0xFE)
 
     received, delivered = data("in"), data("out")
     return {"proxy_received": received, "proxy_delivered": delivered, "lost": delivered - stored,

@@ -5,15 +5,19 @@
 Why a subprocess: locust monkey-patches its processes with gevent, and the reference platforms run on
 asyncio; a separate process also keeps the platform's CPU apart from the load generator's.
 
-Starts national + local + enterprise (each with Control on a free port) and, in a process of its own
-(`python -m harness.faults`), a fault proxy with the link "vehicles->enterprise" ("target"), where the
-vehicles connect when the profile cuts links (outage); otherwise they connect "direct". Every 10 s
-what survived goes out of the garbage collector's sight (`gc.freeze`: full collections of 10,000
-connections' objects stalled the platforms 0.1-0.2 s).
+Starts national + local + enterprise (each with Control on a free port) and, in processes of their own
+(`python -m harness.faults`), fault proxies with the link "vehicles->enterprise" ("targets", their
+Faults services "faults_all"), where the vehicles connect when the profile cuts links (outage; vehicle
+i uses proxy i mod n); otherwise they connect "direct". A proxy holds two descriptors per vehicle, so
+there are as many proxies as the open-file limit asks for (two for 10,000 vehicles at the 20,000 of
+this machine). Every 10 s what survived goes out of the garbage collector's sight (`gc.freeze`: full
+collections of 10,000 connections' objects stalled the platforms 0.1-0.2 s).
+
 The fleet's VINs (`make_vin(i)`) are registered; every `round(1/share)`-th is a public-service
 vehicle of the local platform's region. When ready it prints one JSON line:
-{"target": "127.0.0.1:PORT", "direct": ..., "control": {"enterprise": ..., "local": ..., "national": ...},
-"faults": ..., "link": "vehicles->enterprise", "workdir": ...}. It stops when stdin closes or on SIGTERM.
+{"target": "127.0.0.1:PORT", "targets": [...], "direct": ..., "control": {"enterprise": ..., "local": ...,
+"national": ...}, "faults": ..., "faults_all": [...], "link": "vehicles->enterprise", "workdir": ...}.
+It stops when stdin closes or on SIGTERM.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from harness.protocol.timers import Timers
 
@@ -75,32 +80,41 @@ async def _run(args: argparse.Namespace) -> None:
     from reference_impl.embedded import start_trio
 
     timers = Timers().with_(**json.loads(args.timers)) if args.timers else Timers()
-    limit = raise_fd_limit(2 * args.vehicles + 4096)  # the proxy: two per vehicle (it inherits the limit)
-    if limit < 2 * args.vehicles + 4096:
-        print(f"load.platform: open-file limit {limit}: the fault proxy holds two per vehicle, so fewer than "
-              f"{args.vehicles} vehicles can connect through it", file=sys.stderr, flush=True)
+    limit = raise_fd_limit(2 * args.vehicles + 4096)  # the proxies inherit it
+    # a proxy holds two descriptors per vehicle: as many proxy processes as the limit asks for
+    proxies_needed = max(1, -(-2 * args.vehicles // max(1024, limit - 2048)))
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="gbt32960-load-"))
     step = public_step(args.public_share)
     # every vehicle is registered (a margin for the workers' index strides); unknown VINs are refused
     vehicles = [Vehicle(make_vin(i), public_service=bool(step) and i % step == 0, region=REGION)
                 for i in range(args.vehicles + 64)]
     trio = await start_trio(workdir, vehicles, timers=timers, region=REGION, control_port=0)
-    # the fault proxy in a process of its own: in this one it shared the platforms' GIL, and with
+    # the fault proxy in processes of its own: in this one it shared the platforms' GIL, and with
     # 10,000 links its per-byte record starved them (and its own Faults service) of CPU
-    proxy = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "harness.faults", "--lifetime", str(args.proxy_lifetime),
-        "--link", f"{VEHICLE_LINK}=0:127.0.0.1:{trio.enterprise.port}",
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE)
-    assert proxy.stdout is not None
-    line = await asyncio.wait_for(proxy.stdout.readline(), 30)
-    if not line:
+    procs: list[asyncio.subprocess.Process] = []
+    infos: list[dict[str, Any]] = []
+    try:
+        for _ in range(proxies_needed):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "harness.faults", "--lifetime", str(args.proxy_lifetime),
+                "--link", f"{VEHICLE_LINK}=0:127.0.0.1:{trio.enterprise.port}",
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE)
+            procs.append(proc)
+            assert proc.stdout is not None
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            if not line:
+                raise RuntimeError("a fault proxy did not start")
+            infos.append(json.loads(line))
+    except BaseException:
+        await _stop_proxies(procs)
         await trio.stop()
-        raise RuntimeError("the fault proxy did not start")
-    faults = json.loads(line)
+        raise
+    targets = [f"127.0.0.1:{info['links'][VEHICLE_LINK]}" for info in infos]
     print(json.dumps({
-        "target": f"127.0.0.1:{faults['links'][VEHICLE_LINK]}", "direct": f"127.0.0.1:{trio.enterprise.port}",
+        "target": targets[0], "targets": targets, "direct": f"127.0.0.1:{trio.enterprise.port}",
         "control": {n: f"127.0.0.1:{getattr(trio, n).control_port}" for n in ("enterprise", "local", "national")},
-        "faults": faults["control"], "link": VEHICLE_LINK, "workdir": str(workdir)}), flush=True)
+        "faults": infos[0]["control"], "faults_all": [info["control"] for info in infos], "link": VEHICLE_LINK,
+        "workdir": str(workdir)}), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     monitor = asyncio.create_task(_monitor(args.monitor)) if args.monitor else None
@@ -116,14 +130,20 @@ async def _run(args: argparse.Namespace) -> None:
             monitor.cancel()
         loop.remove_reader(sys.stdin.fileno())
         await trio.stop()
-        if proxy.returncode is None:
-            proxy.terminate()
-        try:
-            await asyncio.wait_for(proxy.wait(), 10)
-        except TimeoutError:
-            proxy.kill()
+        await _stop_proxies(procs)
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _stop_proxies(procs: list[asyncio.subprocess.Process]) -> None:
+    for proc in procs:
+        if proc.returncode is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
 
 
 FREEZE_PERIOD = 10.0
