@@ -120,11 +120,12 @@ def test_external_bms_passes_clean_and_fails_with_a_defect(pytester: pytest.Pyte
 
 
 def _vcan() -> str | None:
-    """A Linux vcan interface that is up, or None."""
+    """A Linux vcan interface that is up (vcan0 preferred), or None."""
     if not shutil.which("ip"):
         return None
     proc = subprocess.run(["ip", "-brief", "link", "show", "type", "vcan"], capture_output=True, text=True)
-    names = [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
+    # `ip -brief`: "vcan0  UNKNOWN  ..." when up (vcan has no carrier state), "DOWN" when not
+    names = [line.split()[0] for line in proc.stdout.splitlines() if line.strip() and "DOWN" not in line.split()[1:2]]
     return next((n for n in names if n == "vcan0"), names[0] if names else None)
 
 
