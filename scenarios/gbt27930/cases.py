@@ -587,7 +587,7 @@ def bp_4001(rig: Rig) -> None:
 @case("BP.4002/01", "bms", "On CST the BMS answers BST (2015: 'charger stopped') and BSD; the session ends.",
       ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "no_bhm"))
 def bp_4002(rig: Rig) -> None:
-    o = rig.bms_sut(stop_after=1.0, sut={"charge_seconds": 30.0})
+    o = rig.bms_sut(stop_after=1.0, keep_charging=1.0)
     bst = rig.nth(o, "BST")
     rig.expect.equal("BST.stop_reason.charger_stopped", 1, bst["stop_reason"]["charger_stopped"])
     rig.completed(o)
@@ -665,7 +665,7 @@ def bn_3001(rig: Rig) -> None:
 @case("BN.3002/01", "bms", "CCS interrupted during charging: BEM SPN3905 1 s after the last CCS.",
       ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "slow_timeout", "no_bhm"))
 def bn_3002(rig: Rig) -> None:
-    o = rig.bms_sut(mute={"CCS": 2.0}, patient=True, sut={"charge_seconds": 30.0})
+    o = rig.bms_sut(mute={"CCS": 2.0}, patient=True, keep_charging=2.0 + rig.timers.charge_fast_timeout)
     last = _last(o.trace.frames("CCS", C), "CCS").at
     _timeout_case(rig, o, "BEM", "f0f0f1fc", last, rig.timers.charge_fast_timeout, "CCS timeout", B)
 
@@ -688,7 +688,7 @@ def bn_4002(rig: Rig) -> None:
       "CRM 0x00.",
       ("wrong_version", "sizes_2011", "big_endian", "zero_reserved", "no_bhm"))
 def bn_4003(rig: Rig) -> None:
-    o = rig.bms_sut(cem_at=1.0, sut={"charge_seconds": 30.0})
+    o = rig.bms_sut(cem_at=1.0, keep_charging=1.0)
     cem = rig.first(o, "CEM", C)
     rig.never(o, "BCL", B, after=cem, before=cem + rig.timers.charge_retry_wait, why="after CEM")
     crm = _one((r.at for r in o.trace.frames("CRM", C) if r.at > cem), "CRM after the CEM")

@@ -115,12 +115,22 @@ class Rig:
         return self._run(c, b, c, patient, f"charger {self.charger_version} (SUT) <-> BMS {bms} (tester)")
 
     def bms_sut(self, *, charger: str = "2015", patient: bool = False, sut: dict[str, Any] | None = None,
-                **tester: Any) -> Outcome:
-        """The SUT BMS against a tester charger of version `charger`."""
+                keep_charging: float | None = None, **tester: Any) -> Outcome:
+        """The SUT BMS against a tester charger of version `charger`.
+
+        keep_charging: the case needs the BMS to charge at least this long (its stimulus comes first).
+        Our simulator is set to charge 30 s; an external BMS charges as long as it likes, so the rig
+        checks on the bus that it did (no BST before then) and says INCONC when it did not.
+        """
         if self.external is not None:
             ext = self._external_ok("bms", sut)
             c = Charger(charger, self.timers.with_(**PATIENT) if patient else self.timers, **tester)
-            return self._run_external(ext, c, f"charger {charger} (tester) <-> {ext} (SUT)")
+            o = self._run_external(ext, c, f"charger {charger} (tester) <-> {ext} (SUT)")
+            if keep_charging is not None:
+                self._kept_charging(o, keep_charging)
+            return o
+        if keep_charging is not None:
+            sut = {"charge_seconds": 30.0, **(sut or {})}
         c = Charger(charger, self.timers.with_(**PATIENT) if patient else self.timers, **tester)
         b = Bms(self.bms_version, self.timers, self.defects, **(sut or {}))
         return self._run(c, b, b, patient, f"charger {charger} (tester) <-> BMS {self.bms_version} (SUT)")
@@ -133,6 +143,18 @@ class Rig:
         self.expect.note(f"{label}: {len(o.trace.records)} frames, {o.end:.3f} s simulated, "
                          f"charger {c.state}, BMS {b.state}")
         return self._evidence(o, c.wire)
+
+    def _kept_charging(self, o: Outcome, seconds: float) -> None:
+        """INCONC unless the external BMS was still charging `seconds` after the first CCS."""
+        ccs = next((r.at for r in o.trace.frames("CCS", CHARGER)), None)
+        bst = next((r.at for r in o.trace.frames("BST", BMS)), None)
+        # "by itself": before the tester stopped (CST) or reported an error (CEM)
+        prompted = any(r.at <= (bst or 0.0) for name in ("CST", "CEM") for r in o.trace.frames(name, CHARGER))
+        if ccs is not None and bst is not None and bst - ccs < seconds and not prompted:
+            pytest.skip(f"precondition not met: the BMS stopped by itself (BST) {bst - ccs:.3f} s into charging; "
+                        f"the case needs it to charge at least {seconds:g} s")
+        if ccs is not None:
+            self.expect.note(f"precondition met: the BMS did not stop by itself within {seconds:g} s of charging")
 
     def _run_external(self, ext: ExternalSut, tester: Charger | Bms, label: str) -> Outcome:
         if ext.start_command:

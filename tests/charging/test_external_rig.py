@@ -71,3 +71,21 @@ def test_pics_and_pixit_name_the_external_sut():
     assert (ext.role, ext.version, ext.interface, ext.channel) == ("charger", "2015", "virtual", "x")
     with pytest.raises(pytest.UsageError, match="charging.role"):
         external_sut(_Config(can_interface="virtual"), {"charging": {"charger": {}, "bms": {}}}, {})
+
+
+def _trace(*items):
+    from harness.charging import messages as m
+    from harness.charging.can import Frame
+    from harness.charging.session import Outcome, Record, Trace
+
+    trace = Trace([Record(at, Frame(m.MESSAGES[name].can_id, b"\xff" * 4)) for at, name in items])
+    return Outcome(None, None, trace, items[-1][0])
+
+
+def test_a_bms_that_stops_by_itself_too_early_is_inconclusive():
+    rig = _rig("bms")
+    reason = _skip_reason(lambda: rig._kept_charging(_trace((1.0, "CCS"), (1.5, "BST")), 1.0))
+    assert reason.startswith("precondition not met: the BMS stopped by itself (BST) 0.500 s into charging")
+    rig._kept_charging(_trace((1.0, "CCS"), (2.5, "BST")), 1.0)  # long enough: the case judges
+    rig._kept_charging(_trace((1.0, "CCS"), (1.4, "CST"), (1.5, "BST")), 1.0)  # BST answered our CST
+    assert "precondition met: the BMS did not stop by itself within 1 s" in rig.expect.evidence.notes[-1]

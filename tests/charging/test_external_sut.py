@@ -40,7 +40,8 @@ TIMERS = {"charge_timeout": 2.0, "charge_ready_timeout": 4.0, "charge_crm_wait":
 CHARGER_CASES = ["DP.1001/01", "DN.1001/01", "DN.1002/01", "DN.4003/01", "4.6/04"]
 # BRM transfer in a full session; BST at its target SOC and the end of session as seen on the bus; BEM 1 s
 # after CRO without CCS
-BMS_CASES = ["BP.1002/01", "BP.4001/01", "BN.3001/01"]
+BMS_CASES = ["BP.1002/01", "BP.4001/01", "BN.3001/01", "BP.4002/01"]  # and a charger stop 1 s into charging,
+# which needs the BMS to keep charging that long (checked on the bus)
 _channels = itertools.count(1)
 
 
