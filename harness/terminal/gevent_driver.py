@@ -148,10 +148,12 @@ class GeventTerminal:
         self._stopped = False
         self._greenlets: list[Any] = []
         self._due: float | None = None  # the deadline this terminal has on the wheel
+        self._started = False
 
     # ------------------------------------------------------------------ control
 
     def start(self) -> None:
+        self._started = True
         self.wheel.counters["drivers"] += 1
         self.call(self.terminal.start)
 
@@ -170,7 +172,9 @@ class GeventTerminal:
         gevent.joinall([g for g in self._greenlets if not g.dead], timeout=timeout)
         gevent.killall([g for g in self._greenlets if not g.dead], block=False)
         self._greenlets.clear()
-        self.wheel.counters["drivers"] -= 1
+        if self._started:
+            self._started = False
+            self.wheel.counters["drivers"] -= 1
 
     @property
     def online(self) -> bool:
