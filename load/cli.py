@@ -10,7 +10,9 @@ thresholds; `--threshold NAME=VALUE` changes one. The exit status is 0 when ever
 1 when one is missed, 2 when the campaign could not run.
 
 `--target reference` (default) starts the reference enterprise, local and national platforms with
-Control and a fault proxy on the vehicle links, in a subprocess (`python -m load.platform`). At the
+Control in a subprocess (`python -m load.platform`), and fault proxies on the vehicle links in their
+own processes; the vehicles go through the proxies when the profile cuts links (outage, or `--proxy`),
+else straight to the enterprise platform. At the
 end the campaign asks the platforms through Control what they stored and relayed and reports lost
 frames. Against another platform, `--control HOST:PORT` names its Control service for the same truth
 (without it, lost frames are not known and the thresholds on them are missed, never assumed).
