@@ -130,14 +130,13 @@ def plot(text: str, path: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     for section in text.split("## steady, report period ")[1:]:
         period = section.split(" ", 1)[0]
-        best: dict[int, tuple[int, int]] = {}  # vehicles -> (workers, p99): the run with the most workers
-        for m in ROW.finditer(section):
-            n, workers, p99 = int(m.group(1).replace(",", "")), int(m.group(2)), int(m.group(4))
-            if n not in best or workers > best[n][0]:
-                best[n] = (workers, p99)
-        pts = [(n, best[n][1]) for n in sorted(best)]
-        if pts:
-            ax.plot(*zip(*pts, strict=True), marker="o", label=f"report period {period} s")
+        by_workers: dict[int, list[tuple[int, int]]] = {}
+        for m in ROW.finditer(section.split("## ", 1)[0]):
+            by_workers.setdefault(int(m.group(2)), []).append((int(m.group(1).replace(",", "")), int(m.group(4))))
+        for workers, pts in sorted(by_workers.items()):
+            ax.plot(*zip(*sorted(pts), strict=True), marker="o" if workers == 1 else "s",
+                    linestyle="-" if workers == 1 else ":",
+                    label=f"report period {period} s, {workers} worker{'s' if workers > 1 else ''}")
     ax.axhline(100, color="red", linestyle="--", linewidth=1, label="steady threshold 100 ms")
     ax.set_xlabel("vehicles")
     ax.set_ylabel("p99 ack latency, steady state (ms)")
