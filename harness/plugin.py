@@ -281,10 +281,17 @@ def faults(topology: Any) -> Any:
     return topology.faults
 
 
+class NoControl:
+    """Stands in for the Control client of a SUT that offers none: any use makes the case INCONC."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise StimulusUnavailable(f"the SUT offers no Control service ({name}): this case cannot decide")
+
+
 @pytest.fixture
 def control(topology: Any) -> Any:
-    """The SUT's Control client, when the SUT offers one."""
-    return topology.extra.get("control")
+    """The SUT's Control client; a `NoControl` when the SUT offers none (using it makes the case INCONC)."""
+    return topology.extra.get("control") or NoControl()
 
 
 @pytest.fixture
@@ -402,17 +409,20 @@ async def tbox(topology: Any, platform: Any, request: pytest.FixtureRequest) -> 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     report = yield
-    if case_marker(item) is not None:
-        if report.when == "call" and call.excinfo is not None:
-            item.stash[_EXC] = call.excinfo.type
-        if report.when == "call":
-            # before teardown: the last case's teardown also closes the session's topology
-            topo = item.config.stash.get(_TOPOLOGY, None)
-            if topo is not None and topo.faults is not None:
-                item.stash.setdefault(ITEM_EVIDENCE, Evidence()).frames.extend(_proxy_frames(item.config, topo.faults))
-        item.stash.setdefault(ITEM_PHASES, {})[report.when] = report
-        if report.when == "teardown":
-            _record(item)
+    if case_marker(item) is None:
+        if report.failed:
+            item.config.stash[_PLAIN_FAILED] = True  # a project test failed: its failure must show in the exit
+        return report
+    if report.when == "call" and call.excinfo is not None:
+        item.stash[_EXC] = call.excinfo.type
+    if report.when == "call":
+        # before teardown: the last case's teardown also closes the session's topology
+        topo = item.config.stash.get(_TOPOLOGY, None)
+        if topo is not None and topo.faults is not None:
+            item.stash.setdefault(ITEM_EVIDENCE, Evidence()).frames.extend(_proxy_frames(item.config, topo.faults))
+    item.stash.setdefault(ITEM_PHASES, {})[report.when] = report
+    if report.when == "teardown":
+        _record(item)
     return report
 
 
@@ -451,6 +461,7 @@ def verdict_of(phases: dict[str, pytest.TestReport]) -> tuple[str, str]:
 
 
 _EXC = pytest.StashKey[type]()
+_PLAIN_FAILED = pytest.StashKey[bool]()
 
 
 def _first_line(report: pytest.TestReport) -> str:
@@ -587,6 +598,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         run.tool_version = ""
     if results and any(c.verdict in RED for c in results) and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif results and session.exitstatus == pytest.ExitCode.TESTS_FAILED and not any(c.verdict in RED for c in results) \
+            and not session.config.stash.get(_PLAIN_FAILED, False):
+        # the only pytest failures were cases that could not decide (INCONC): the run is not red
+        session.exitstatus = pytest.ExitCode.OK
     out = _opt(session.config, "report")
     if out and results:
         write_reports(run, Path(out))

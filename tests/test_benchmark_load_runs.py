@@ -14,12 +14,13 @@ def test_load_benchmark_quick_runs_every_part():
     proc = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = proc.stdout
-    rows = re.findall(r"^\| ([\d,]+) \| 1 \| (\d+) % \(max \d+\) \| (\d+) ms \| [\d.]+ \| (\d+) \| (\d+) \| (.+) \|$",
-                      out, re.MULTILINE)
+    # | vehicles | workers | worker CPU | CPU per vehicle-second | p99 ack | error rate | data frames (share) | lost |
+    rows = re.findall(r"^\| ([\d,]+) \| 1 \| (\d+) % \(max \d+\) \| \d+ µs \| (\d+) ms \| [\d.]+ \| (\d+) \([\d.]+\) "
+                      r"\| (\d+) \| (.+) \|$", out, re.MULTILINE)
     assert len(rows) == 2, out  # one campaign per period, each with CPU, p99, frames and server-side truth
     for _, _, _, frames, lost, _ in rows:
         assert int(frames) > 0 and int(lost) == 0, out
-    assert re.search(r"drain time after the heal \d+\.\d s; lost at the platform 0", out), out
+    assert re.search(r"drain time after the heal \d+\.\d s \(.*?\); lost at the platform 0", out), out
     for text in ("one worker sustains 10,000 vehicles at 10 s: ", "platform holds 20,000 vehicles at 10 s",
                  "zero loss (platform side, from Control, every run above): met"):
         assert text in out, out

@@ -15,7 +15,8 @@ vehicles:                          # registered in the SUT as given here
 ```
 
 The SUT itself offers no inspection here: cases that need to look inside it declare
-`@needs(pics="control")`, and are N/A unless the PICS claims a Control service.
+`@needs(pics="control")` (N/A unless the PICS claims a Control service); a case that still reaches
+for it is INCONC, never PASS.
 """
 
 from __future__ import annotations
@@ -42,7 +43,11 @@ class ExternalSut:
         self.name, self.role, self.host, self.port = name, "enterprise", host, port
 
     def _opaque(self) -> Any:
-        raise NotImplementedError("the external SUT offers no inspection; the case should need pics 'control'")
+        from .terminal import StimulusUnavailable
+
+        # a case that must look inside the SUT cannot decide without its Control service: INCONC, not ERROR
+        raise StimulusUnavailable("the external SUT offers no inspection (no Control endpoint): this case cannot "
+                                  "decide; a SUT with a Control service claims `control` in its PICS")
 
     def frames(self, vin: str | None = None, commands: tuple[int, ...] | None = None) -> list[StoredFrameView]:
         return self._opaque()

@@ -151,3 +151,10 @@ def test_list_shows_cases_and_requirements_without_running(suite):
     text = result.stdout.str()
     assert "X-1/1.2/01" in text and "fails" in text and "10 cases" in text
     assert "passed" not in text and "failed" not in text
+
+
+def test_a_run_whose_only_failure_is_an_inconc_is_not_red(suite):
+    result = suite.runpytest("--case", "X-1/4.1/*", "-p", "no:cacheprovider")  # a hang: INCONC, no decision
+    assert "1 INCONC" in _summary(result) and result.ret == 0
+    result = suite.runpytest("--case", "X-1/4.1/*", "--case", "X-1/2.1/*", "-p", "no:cacheprovider")
+    assert result.ret == 1  # with an ERROR beside it the run is red
