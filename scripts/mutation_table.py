@@ -53,7 +53,7 @@ def section(cat: Catalogue, workers: int) -> tuple[list[str], str]:
         clean = clean_job.result()
     cases = sorted(clean)
     lines = [
-        f"## {cat.name.capitalize()}",
+        f"## {cat.name[0].upper()}{cat.name[1:]}",
         "",
         f"{len(cases)} cases, {len(switches)} switches, {time.monotonic() - started:.0f} s. The catalogue is "
         f"{', '.join(f'`{p}`' for p in cat.paths)}, role {cat.role}, embedded topology, both editions, compressed "
