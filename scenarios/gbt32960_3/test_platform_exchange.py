@@ -4,8 +4,7 @@ held while the link was down goes up afterwards as reissue 0x03 with its origina
 
 import asyncio
 
-import pytest
-
+from harness.topology.terminal import StimulusUnavailable
 from scenarios.gbt32960_3 import builders as b
 from scenarios.kit import case, eventually, logged_in, role
 
@@ -20,7 +19,7 @@ LINK = "enterprise->local"
 async def test_acked_relay_not_resent(topology, fleet, timers, expect, edition):
     local = topology.local
     if local is None:
-        pytest.skip("no local platform in this topology")
+        raise StimulusUnavailable("INCONC: no harness local platform in this topology")
     v = topology.vehicle(public=True, region=topology.region, edition=edition)
     link = await logged_in(fleet, v, timers)
     sent = [b.realtime(v) for _ in range(3)]
@@ -43,7 +42,7 @@ async def test_acked_relay_not_resent(topology, fleet, timers, expect, edition):
 async def test_outage_data_reissued(topology, fleet, timers, expect, edition):
     local, faults = topology.local, topology.faults
     if local is None or faults is None:
-        pytest.skip("needs a local platform behind the fault proxy")
+        raise StimulusUnavailable("INCONC: no harness local platform behind the fault proxy in this topology")
     v = topology.vehicle(public=True, region=topology.region, edition=edition, index=1)
     link = await logged_in(fleet, v, timers)
     cut = timers.login_backoff + 1

@@ -10,9 +10,8 @@ import asyncio
 import time
 from typing import Any
 
-import pytest
-
 from harness.protocol.timers import Timers
+from harness.topology.terminal import StimulusUnavailable
 from scenarios.gbt32960_3 import builders as b
 from scenarios.kit import answer_timeout, case, eventually, logged_in, role
 
@@ -21,7 +20,7 @@ LINK = "enterprise->local"
 
 def _needs_proxy(topology: Any) -> Any:
     if topology.local is None or topology.faults is None:
-        pytest.skip("needs a local platform behind the fault proxy")
+        raise StimulusUnavailable("INCONC: no harness local platform behind the fault proxy in this topology")
     return topology.faults
 
 
