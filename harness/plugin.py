@@ -26,7 +26,7 @@ import pytest
 from harness.protocol import errors as proto_errors
 from harness.protocol.timers import Timers
 from harness.report.model import RED, CaseResult, Evidence, FieldDiff, FrameEvidence, RunResult, Sut
-from harness.topology.terminal import StimulusUnavailable
+from harness.topology.base import StimulusUnavailable
 from harness.wire import LinkClosed, RawLink, Wire
 
 CASE_RESULTS = pytest.StashKey[list[CaseResult]]()

@@ -14,6 +14,11 @@ from typing import Any, Protocol
 from harness.protocol.timers import Timers
 
 
+class StimulusUnavailable(Exception):
+    """The SUT or the topology offers no way to apply a stimulus, or to look at what a case must see
+    (no Control service, no restart, no fault proxy): the case cannot decide, its verdict is INCONC."""
+
+
 @dataclass(frozen=True)
 class StoredFrameView:
     vin: str
@@ -89,7 +94,6 @@ class Topology:
     def restart(self, party: str, *, hard: bool = True) -> None:
         """Stop a platform ("enterprise", "local") and start it again with its stored data; `hard` stops it
         abruptly, like kill -9. A backend that cannot do this raises StimulusUnavailable (INCONC)."""
-        from .terminal import StimulusUnavailable
 
         restart = self.extra.get("restart")
         if restart is None:

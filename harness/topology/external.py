@@ -32,7 +32,7 @@ from reference_impl.config import Account, PlatformConfig
 from reference_impl.core import PlatformCore
 from reference_impl.server import PlatformServer
 
-from .base import StoredFrameView, Topology, VehicleSpec
+from .base import StimulusUnavailable, StoredFrameView, Topology, VehicleSpec
 from .embedded import InProcessParty, LoopThread, _LogBuffer
 
 
@@ -43,8 +43,6 @@ class ExternalSut:
         self.name, self.role, self.host, self.port = name, "enterprise", host, port
 
     def _opaque(self) -> Any:
-        from .terminal import StimulusUnavailable
-
         # a case that must look inside the SUT cannot decide without its Control service: INCONC, not ERROR
         raise StimulusUnavailable("the external SUT offers no inspection (no Control endpoint): this case cannot "
                                   "decide; a SUT with a Control service claims `control` in its PICS")

@@ -22,14 +22,10 @@ from typing import Any
 
 from harness.protocol.timers import Timers
 
-from .base import Topology
+from .base import StimulusUnavailable, Topology
 
 SIM_VIN = {2016: "LSIMA000000000001", 2025: "LSIMB000000000001"}
 SIM_ICCID = "89860012345678901234"
-
-
-class StimulusUnavailable(Exception):
-    """The SUT offers no way to apply a stimulus the case needs (the verdict is INCONC)."""
 
 
 @dataclass

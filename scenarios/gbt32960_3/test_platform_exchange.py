@@ -4,7 +4,7 @@ held while the link was down goes up afterwards as reissue 0x03 with its origina
 
 import asyncio
 
-from harness.topology.terminal import StimulusUnavailable
+from harness.topology.base import StimulusUnavailable
 from scenarios.gbt32960_3 import builders as b
 from scenarios.kit import case, eventually, logged_in, role
 

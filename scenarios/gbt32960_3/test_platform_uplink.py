@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from harness.protocol.timers import Timers
-from harness.topology.terminal import StimulusUnavailable
+from harness.topology.base import StimulusUnavailable
 from scenarios.gbt32960_3 import builders as b
 from scenarios.kit import answer_timeout, case, eventually, logged_in, role
 

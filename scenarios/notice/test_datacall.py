@@ -13,7 +13,7 @@ import asyncio
 import time
 from typing import Any
 
-from harness.topology.terminal import StimulusUnavailable
+from harness.topology.base import StimulusUnavailable
 from scenarios.kit import answer_timeout, case, eventually, heartbeat_frame, logged_in, needs, realtime_frame, role
 
 UNKNOWN_VIN = "LUNKNOWN000000009"
