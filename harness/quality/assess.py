@@ -98,33 +98,7 @@ def _walk(plan: tuple, data: dict, counters: dict[str, list[int]]) -> int:
             c = counters.get(key)
             if c is None:
                 c = counters[key] = [0, 0, 0, 0]
-            if not isinstance(v, list):  # a sentinel count: the whole list is null/abnormal
-                c[0] += 1
-                if int(v) in INVALID.values():
-                    c[1] += 1
-                    flags |= 1
-                else:
-                    c[2] += 1
-                    flags |= 2
-                continue
-            n = len(v)
-            if not n:
-                continue
-            c[0] += n
-            # C-speed fast path: most lists hold no sentinel and sit inside the range
-            if inv is not None:
-                k = v.count(inv)
-                if k:
-                    c[1] += k
-                    flags |= 1
-                k = v.count(abn)
-                if k:
-                    c[2] += k
-                    flags |= 2
-            # a sentinel also lands outside the range: only then count the real out-of-range values
-            if (lo is not None and min(v) < lo) or (hi is not None and max(v) > hi):
-                c[3] += sum(1 for x in v if x != inv and x != abn and ((lo is not None and x < lo)
-                                                                      or (hi is not None and x > hi)))
+            flags |= _list_counts(v, c, inv, abn, lo, hi)
         else:  # list of structs
             if not isinstance(v, list):
                 c = counters.setdefault(key, [0, 0, 0, 0])
