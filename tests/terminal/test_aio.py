@@ -60,13 +60,16 @@ def test_reissue_over_tcp_after_platform_restart():
         st = await fleet.run(2.5)
         await fleet.stop()
         await platform2.stop()
-        return mid, st, platform2, fleet
+        return mid, st, platform, platform2, fleet
 
-    mid, st, platform2, fleet = asyncio.run(scenario())
+    mid, st, platform, platform2, fleet = asyncio.run(scenario())
     assert mid.online == 0 and mid.backlog > 20 * 3, "data is stored while the platform is away"
     assert st.online == 20 and st.backlog == 0 and st.reconnects >= 20
     stored = sum(t.stats["stored"] for t in fleet.terminals)
-    assert platform2.frames[0x03] == stored, "every stored sample is reissued exactly once"
+    # a terminal whose first login was answered late (a busy machine) stores a sample or two and
+    # reissues them to the first platform, before the outage
+    reissued = platform.frames[0x03] + platform2.frames[0x03]
+    assert reissued == stored, "every stored sample is reissued exactly once"
 
 
 def test_driver_runs_terminals_with_one_timer_and_no_task_per_terminal():
