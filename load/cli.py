@@ -66,6 +66,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--proxy", action="store_true",
                    help="--target reference: vehicles connect through the fault proxy even when the profile "
                    "cuts no link (by default only the outage profile goes through it)")
+    p.add_argument("--platform-shards", type=int, default=0, metavar="N",
+                   help="--target reference: run the enterprise platform as N processes, vehicle i on process "
+                   "i mod N (default 0: as many as the open-file limit asks for, one socket per vehicle)")
     p.add_argument("--workers", type=int, default=0,
                    help="worker processes on this machine (0: one process, no master)")
     p.add_argument("--expect-workers", type=int, metavar="N",
@@ -159,7 +162,7 @@ class Campaign:
         log = (self.out / "platform.log").open("wb")
         cmd = [sys.executable, "-m", "load.platform", "--vehicles", str(self.profile.vehicles),
                "--public-share", str(self.profile.public_share), "--timers", json.dumps(timers),
-               "--monitor", "3"]
+               "--monitor", "3", "--shards", str(self.args.platform_shards)]
         self.platform_proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,  # noqa: S603 - our interpreter
                                               stderr=log, env=_env())
         assert self.platform_proc.stdout is not None

@@ -123,8 +123,12 @@ class _State:
         self.host, self.port = host or "127.0.0.1", int(port)
         self.platform = json.loads(opts.gbt_platform) if opts.gbt_platform else {}
         targets = self.platform.get("targets") or []
-        if opts.gbt_target in targets:  # through the fault proxies: vehicle i uses proxy i mod n
-            self.targets = [(h or "127.0.0.1", int(p)) for h, _, p in (t.rpartition(":") for t in targets)]
+        directs = self.platform.get("directs") or []
+        # through the fault proxies, vehicle i uses proxy i mod n; straight to a sharded enterprise
+        # platform, shard i mod n (its processes each register their share of the fleet)
+        chosen = targets if opts.gbt_target in targets else directs if opts.gbt_target in directs else []
+        if chosen:
+            self.targets = [(h or "127.0.0.1", int(p)) for h, _, p in (t.rpartition(":") for t in chosen)]
         else:
             self.targets = [(self.host, self.port)]
         self.workers = max(1, opts.gbt_workers)
@@ -477,6 +481,18 @@ def _events(environment: Any) -> None:
             STATE.timeline.append(dict(_totals(), t=round(time.time() - STATE.started_at, 3)))
 
 
+def _shards() -> list[dict[str, str]]:
+    """The enterprise platform's processes (platform id, address, Control); one unless load.platform
+    sharded it. A platform given by --target/--control is one process, as far as we know."""
+    from reference_impl.embedded import ENTERPRISE_ID
+
+    shards = STATE.platform.get("enterprise_shards")
+    if shards:
+        return list(shards)
+    control = (STATE.platform.get("control") or {}).get("enterprise", "")
+    return [{"platform_id": ENTERPRISE_ID, "direct": f"{STATE.host}:{STATE.port}", "control": control}]
+
+
 def _proxies() -> list[str]:
     """The Faults services of the fault proxies on the vehicle links (several for a large fleet)."""
     one = STATE.platform.get("faults")
@@ -515,13 +531,17 @@ def _data_calls(share: float, duration: int) -> dict[str, Any]:
     if not national:
         raise RuntimeError("data calls need the national platform's Control address (--target reference)")
     from harness.control import ControlClient
-    from reference_impl.embedded import ENTERPRISE_ID
 
     step = max(1, round(1 / share))
-    vins = [make_vin(i) for i in range(1, STATE.vehicles, step)]
+    shards = _shards()
+    by_shard: dict[str, list[str]] = {}
+    for i in range(1, STATE.vehicles, step):  # each enterprise process is called for its own vehicles
+        by_shard.setdefault(shards[i % len(shards)]["platform_id"], []).append(make_vin(i))
+    vins = [vin for group in by_shard.values() for vin in group]
     made = answered = 0
     with ControlClient(national) as c:
-        ids = [c.data_call(ENTERPRISE_ID, vins[k:k + 250], duration) for k in range(0, len(vins), 250)]
+        ids = [c.data_call(pid, group[k:k + 250], duration)
+               for pid, group in by_shard.items() for k in range(0, len(group), 250)]
         made = len(ids)
         accepted = 0
         for call_id in ids:
@@ -647,19 +667,28 @@ def server_truth(sent_data: int, public_data: int) -> dict[str, Any]:
     from harness.control import ControlClient
 
     out: dict[str, Any] = {"available": True}
-    with ControlClient(ent) as c:
-        drained = c.drain(timeout=STATE.settle)  # relays and queues first
-        out["drained"] = drained.get("drained")
-        deadline = time.monotonic() + STATE.settle
-        previous = -1
-        while True:  # the platform may still be reading frames the vehicles wrote last
-            by = c.stats()["frames_by_command"]
-            stored = int(by.get("0x02", 0)) + int(by.get("0x03", 0))
-            if stored == previous or stored >= sent_data or time.monotonic() > deadline:
-                break
-            previous = stored
-            gevent.sleep(0.5)
-        counters = c.stats()["counters"]
+    stored = 0
+    by_shard: list[int] = []
+    counters: Counter[str] = Counter()
+    drained_all = True
+    for shard in _shards():  # a sharded enterprise platform: what each process stored, added up
+        with ControlClient(shard["control"]) as c:
+            drained = c.drain(timeout=STATE.settle)  # relays and queues first
+            drained_all = drained_all and bool(drained.get("drained"))
+            deadline = time.monotonic() + STATE.settle
+            previous = -1
+            while True:  # the platform may still be reading frames the vehicles wrote last
+                by = c.stats()["frames_by_command"]
+                here = int(by.get("0x02", 0)) + int(by.get("0x03", 0))
+                if here == previous or stored + here >= sent_data or time.monotonic() > deadline:
+                    break
+                previous = here
+                gevent.sleep(0.5)
+            stored += here
+            by_shard.append(here)
+            counters.update({k: int(v) for k, v in c.stats()["counters"].items()})
+    out["drained"] = drained_all
+    out["stored_by_shard"] = by_shard
     out.update(stored_data=stored, sent_data=sent_data, lost=sent_data - stored,
                duplicates=int(counters.get("duplicates", 0)), rejected=int(counters.get("rejected", 0)),
                relayed=int(counters.get("relayed", 0)), queue_depth=int(counters.get("queue_depth", 0)))
@@ -667,7 +696,7 @@ def server_truth(sent_data: int, public_data: int) -> dict[str, Any]:
         out.update(cut_truth(sent_data, stored))
     local = control.get("local")
     if local:
-        out.update(relay_truth(ent, local))
+        out.update(relay_truth(local))
     out["public_data_sent"] = public_data
     national = control.get("national")
     if national:
@@ -703,22 +732,31 @@ def cut_truth(sent_data: int, stored: int) -> dict[str, Any]:
 RELAY_SAMPLE = 200  # public-service vehicles checked frame by frame at the end
 
 
-def relay_truth(enterprise: str, local: str) -> dict[str, Any]:
+def relay_truth(local: str) -> dict[str, Any]:
     """Frame by frame, for up to RELAY_SAMPLE public-service vehicles: every data frame the enterprise
     platform stored (duplicates aside: those are not relayed, by design) is stored by the local platform."""
     from harness.control import ControlClient
 
     p = STATE.profile
-    vins = [make_vin(i) for i in range(STATE.vehicles + STATE.workers) if is_public(i, p.public_share)]
-    checked = vins[:RELAY_SAMPLE]
+    shards = _shards()
+    public = [i for i in range(STATE.vehicles + STATE.workers) if is_public(i, p.public_share)]
+    checked = public[:RELAY_SAMPLE]
     missing = frames = 0
-    with ControlClient(enterprise) as ce, ControlClient(local) as cl:
-        for vin in checked:
-            stored = {f["collected_at"] for f in ce.query_frames(vin, commands=(2, 3), decode=False)["frames"]
-                      if not f["duplicate"]}
-            relayed = {f["collected_at"] for f in cl.query_frames(vin, commands=(2, 3), decode=False)["frames"]}
-            frames += len(stored)
-            missing += len(stored - relayed)
+    clients = [ControlClient(shard["control"]) for shard in shards]
+    try:
+        with ControlClient(local) as cl:
+            for i in checked:
+                vin = make_vin(i)
+                ce = clients[i % len(shards)]  # the enterprise process that holds vehicle i
+                stored = {f["collected_at"] for f in ce.query_frames(vin, commands=(2, 3), decode=False)["frames"]
+                          if not f["duplicate"]}
+                relayed = {f["collected_at"] for f in cl.query_frames(vin, commands=(2, 3), decode=False)["frames"]}
+                frames += len(stored)
+                missing += len(stored - relayed)
+    finally:
+        for client in clients:
+            client.close()
+    vins = public
     return {"relay_checked_vehicles": len(checked), "relay_public_vehicles": len(vins),
             "relay_checked_frames": frames, "relay_lost": missing}
 

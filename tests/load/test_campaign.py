@@ -29,7 +29,8 @@ def _campaign(tmp_path, *extra):
 
 
 def test_master_and_two_workers_against_the_reference_platform(tmp_path):
-    rc, result, rows, out = _campaign(tmp_path, "--workers", "2")
+    # the enterprise platform as two processes (vehicle i on shard i mod 2), as past the open-file limit
+    rc, result, rows, out = _campaign(tmp_path, "--workers", "2", "--platform-shards", "2")
     # both workers connected and ran vehicles
     assert result["workers"] == 2
     per_worker = result["per_worker"]
@@ -44,6 +45,7 @@ def test_master_and_two_workers_against_the_reference_platform(tmp_path):
     assert int(rows[("sent", "0x01 vehicle_login")]["Request Count"]) == VEHICLES
     truth = result["truth"]
     assert truth["available"] and truth["stored_data"] == result["sent_data"]
+    assert len(truth["stored_by_shard"]) == 2 and min(truth["stored_by_shard"]) > VEHICLES  # each holds its half
     assert truth["lost"] == 0 and truth["queue_depth"] == 0
     assert truth["relay_checked_vehicles"] > 0 and truth["relay_checked_frames"] > 0 and truth["relay_lost"] == 0
     # every threshold of the profile was evaluated, and met: exit status 0
@@ -62,6 +64,14 @@ def test_an_impossible_threshold_fails_the_run(tmp_path):
     assert all(c["met"] for name, c in checks.items() if name != "p99_ack_ms")
     assert result["truth"]["lost"] == 0
     assert not result["passed"] and rc == 1
+
+
+def test_the_enterprise_platform_is_sharded_past_the_open_file_limit():
+    from load.platform import shards_needed
+
+    # a socket per vehicle and a reserve: one process up to about 18,000 vehicles at a limit of 20,000
+    assert shards_needed(10_000, 20_000) == 1 and shards_needed(17_800, 20_000) == 1
+    assert shards_needed(20_000, 20_000) == 2 and shards_needed(100_000, 65_536) == 2
 
 
 def test_bad_threshold_name_is_refused(capsys):
