@@ -210,6 +210,23 @@ class Node:
     def expired(self, name: str, now: float) -> list[Frame]:
         raise NotImplementedError
 
+    def timeout_error(self, now: float, key: str | None, message: str, **wait: float) -> list[Frame]:
+        """The error phase both sides share: stop what runs, count the attempt and report the timeout
+        `key` in `message` (CEM/BEM, its field already set by the caller), sent periodically until the
+        reconnection timer `wait` expires, or once when the attempts are used up (state "failed")."""
+        self.stop_periodic()
+        self.disarm()
+        self.state = "error"
+        self.attempts += 1
+        if key:
+            self.note(now, f"timeout {key.upper() if message == 'CEM' else key}: {message}")
+        if self.attempts > self.timers.charge_retries:
+            out = self.send(message, now) if key else []
+            self.finish(now, "failed", f"gives up after {self.timers.charge_retries} reconnections")
+            return out
+        self.arm(now, **wait)
+        return self.start_periodic(now, message) if key else []
+
     def finish(self, now: float, state: str, why: str) -> None:
         self.stop_periodic()
         self.disarm()
@@ -317,20 +334,13 @@ class Charger(Node):
 
     def error(self, now: float, key: str | None) -> list[Frame]:
         """CEM for a timeout (or none when the BMS reported one), then a reconnection or giving up."""
-        self.stop_periodic()
-        self.disarm()
-        self.state = "error"
-        self.attempts += 1
         if key:
             self.cem = {key: 1}
-            self.note(now, f"timeout {key.upper()}: CEM")
-        if self.attempts > self.timers.charge_retries:
-            self.cst = {"stop_reason": {"fault": 1}, "fault": {"other": 1}}
-            out = self.send("CEM", now) if key else []
-            self.finish(now, "failed", f"gives up after {self.timers.charge_retries} reconnections")
-            return out + self.send("CST", now)
-        self.arm(now, retry=self.timers.charge_retry_wait)
-        return self.start_periodic(now, "CEM") if key else []
+        out = self.timeout_error(now, key, "CEM", retry=self.timers.charge_retry_wait)
+        if self.state != "failed":
+            return out
+        self.cst = {"stop_reason": {"fault": 1}, "fault": {"other": 1}}
+        return out + self.send("CST", now)
 
     def stop(self, now: float, cst: dict[str, Any], why: str) -> list[Frame]:
         self.stop_periodic()
@@ -570,19 +580,10 @@ class Bms(Node):
         return self.error(now, key)
 
     def error(self, now: float, key: str | None) -> list[Frame]:
-        self.stop_periodic()
-        self.disarm()
-        self.state = "error"
-        self.attempts += 1
+        """BEM for a timeout (or none when the charger reported one), then a reconnection or giving up."""
         if key:
             self.bem = {key: 1}
-            self.note(now, f"timeout {key}: BEM")
-        if self.attempts > self.timers.charge_retries:
-            out = self.send("BEM", now) if key else []
-            self.finish(now, "failed", f"gives up after {self.timers.charge_retries} reconnections")
-            return out
-        self.arm(now, reconnect=self.timers.charge_reconnect_wait)
-        return self.start_periodic(now, "BEM") if key else []
+        return self.timeout_error(now, key, "BEM", reconnect=self.timers.charge_reconnect_wait)
 
     def stop(self, now: float, bst: dict[str, Any], why: str) -> list[Frame]:
         self.stop_periodic()

@@ -91,6 +91,12 @@ def start(vehicles: list[VehicleSpec], timers: Timers, *, region: str = "110000"
         return c
 
     account = {"platform_id": ENTERPRISE_ID, **CREDENTIALS}
+    from .keys import embedded as embedded_keys
+
+    # the confidentiality cases' keys and vehicles, as in the embedded topology (harness/topology/keys.py):
+    # the enterprise container gets them in its config file's `security:` section
+    keys = embedded_keys(region)
+    specs = [*vehicles, *keys.vehicles]
     try:
         local = container(ours, "local", _config("local", f"LOCAL-{region}", timers,
                                                  accounts=[{**account, "region": region}]),
@@ -113,7 +119,7 @@ def start(vehicles: list[VehicleSpec], timers: Timers, *, region: str = "110000"
             sut_image, "enterprise",
             _config("enterprise", ENTERPRISE_ID, timers, upstreams=upstreams, defects=sorted(defects),
                     vehicles=[{"vin": v.vin, "public_service": v.public_service, "region": v.region}
-                              for v in vehicles]),
+                              for v in specs], security=keys.platform_security()),
             f"enterprise --config /etc/gbt32960/platform.json --control-port {CONTROL}", (PORT, CONTROL))
 
         def control_of(c: Any) -> Any:
@@ -139,7 +145,8 @@ def start(vehicles: list[VehicleSpec], timers: Timers, *, region: str = "110000"
                 say(f"could not stop a container: {exc!r}")
         network.remove()
 
-    extra: dict[str, Any] = {"close": close, "control": parties["enterprise"].control, "containers": started}
+    extra: dict[str, Any] = {"close": close, "control": parties["enterprise"].control, "containers": started,
+                             "crypto": keys}
 
     def restart(name: str, hard: bool = True) -> None:
         # kill (SIGKILL, like kill -9) or stop, then start the same container: its /data (SQLite) is kept;
