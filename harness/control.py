@@ -224,6 +224,13 @@ class _Api:
                                         wait=wait)
         return self._call("SendCommand", request, _command_result, wait)
 
+    def exchange_key(self, vin: str, key_type: int = 0x05, *, valid_seconds: float = 0.0) -> Any:
+        """Enterprise platform: make a data-unit key for an online 2025 vehicle and send it 0x0B
+        (key_type 3 AES, 5 SM4; valid from now for `valid_seconds`, 0: one day). Returns sent (the
+        frame), valid_from, expires; never the key."""
+        request = pb.ExchangeKeyRequest(vin=vin, key_type=key_type, valid_seconds=valid_seconds)
+        return self._call("ExchangeKey", request, plain)
+
     def set_defect(self, name: str, on: bool = True, *, vin: str = "") -> Any:
         """Switch a defect on or off (fleet: `vin` names one vehicle); returns every switch afterwards."""
         return self._call("SetDefect", pb.SetDefectRequest(name=name, on=on, vin=vin),

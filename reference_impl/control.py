@@ -40,6 +40,7 @@ from harness.rpc.service import (
 
 from .config import Account, Vehicle
 from .defects import DEFECTS
+from .security import beijing
 
 if TYPE_CHECKING:
     from .server import PlatformServer
@@ -305,6 +306,21 @@ class PlatformControl(ControlServicer):
             with contextlib.suppress(Exception):
                 latest_json = json.dumps(frame_to_json(decode(raw))["body"], ensure_ascii=False)
         return pb.SpotCheckResponse(answered=True, ack=flag, latest=bytes(latest), latest_json=latest_json)
+
+    async def ExchangeKey(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if request.key_type not in (0x03, 0x05):
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "key_type is 3 (AES) or 5 (SM4)")
+        conn = self.core.online.get(request.vin)
+        link = self.core.links.get(conn) if conn is not None else None
+        if link is None or link.kind != "vehicle" or link.edition != 2025:
+            await abort(context, grpc.StatusCode.FAILED_PRECONDITION,
+                        f"vehicle {request.vin!r} is not online here in the 2025 edition (0x0B is 2025 only)")
+        start = beijing(self.server.clock()).replace(microsecond=0)
+        end = start + dt.timedelta(seconds=request.valid_seconds or 86400)
+        valid_from, expires = Timestamp.from_datetime(start), Timestamp.from_datetime(end)
+        actions = self.core.security.rotate_key(self.core, request.vin, request.key_type, None, valid_from, expires)
+        self.server.run(actions)
+        return pb.ExchangeKeyResponse(sent=actions[0].data, valid_from=str(valid_from), expires=str(expires))
 
     async def SendCommand(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         command = COMMAND_OF_KIND.get(request.kind)

@@ -84,6 +84,8 @@ DEFECTS: dict[str, str] = {
                                "signature block",
     "bcc-over-plaintext": "an encrypted frame's BCC is also checked over its decrypted data unit, so one whose BCC "
                           "covers the ciphertext (as the standard says) is refused",
+    "key-exchange-plaintext": "a key exchange 0x0B the platform starts goes to the vehicle unencrypted (the key "
+                              "leaks on the wire)",
     "echo-key-exchange": "an encrypted key exchange 0x0B is answered with its data unit repeated in plaintext (the "
                          "key leaks)",
     "relay-not-decrypted": "a local/national platform answers encrypted relayed data 0x01 and stores it as received, "

@@ -386,6 +386,8 @@ class PlatformSecurity:
                 if ktype == key_type and old is not None:
                     enc = byte
                     keys = crypto.Keys(aes=old) if byte == crypto.AES else crypto.Keys(sm4=old)
+        if "key-exchange-plaintext" in self.defects:
+            enc, keys = crypto.NONE, crypto.Keys()
         cipher = crypto.encrypt_unit(enc, unit, keys, self.options, edition=edition)
         return assemble(edition, 0x0B, COMMAND_FLAG, vin, cipher, enc)
 

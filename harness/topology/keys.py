@@ -37,7 +37,7 @@ class CryptoVehicle:
     sm4: bytes | None = None
     sign_key: crypto.PrivateKey | None = None  # its terminal's signing key; the SUT knows the public half
     require_signature: bool = False  # the SUT refuses (0x05) its unsigned 2025 data
-    purpose: str = ""  # which cases use it: "" (any), "activation", "rotation", "require"
+    purpose: str = ""  # which cases use it: "" (any), "activation", "rotation", "platform-rotation", "require"
 
     @property
     def sign_algorithm(self) -> str | None:
@@ -173,6 +173,7 @@ def embedded(region: str = "110000") -> SutKeys:
         vehicle(_vin("B", 4), 2025, crypto.SM2PrivateKey.generate(), "require"),
         vehicle(_vin("B", 5), 2025, crypto.SM2PrivateKey.generate(), "activation"),
         vehicle(_vin("B", 6), 2025, None, "rotation"),
+        vehicle(_vin("B", 7), 2025, crypto.SM2PrivateKey.generate(), "platform-rotation"),
     ]
     return SutKeys(rsa_private.public_key(), sm2_private.public_key(), vehicles, crypto.DEFAULT_OPTIONS,
                    os.urandom(16), os.urandom(16), rsa_private, sm2_private)

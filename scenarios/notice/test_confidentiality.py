@@ -19,6 +19,7 @@ vehicle, §5.2.5: decrypted, its signature kept) and checks no error answer came
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import os
@@ -30,11 +31,12 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.control import ControlError
 from harness.plugin import pics_claims
 from harness.protocol import crypto
 from harness.protocol.codec import COMMAND_FLAG, Frame, assemble, bcc, decode, encode
 from harness.protocol.schema import Timestamp
-from harness.topology.base import VehicleSpec
+from harness.topology.base import StimulusUnavailable, VehicleSpec
 from harness.topology.keys import CryptoVehicle, SutKeys
 from harness.wire import RawLink
 from scenarios.kit import (
@@ -455,6 +457,48 @@ async def test_encrypted_key_exchange_answer_keeps_key(topology, fleet, timers, 
     if answer[21] == 0x01:
         expect.true(new not in answer[24:-1], "the answer carries the exchanged key in plaintext",
                     path="answer.unit", expected="no key", actual=answer[24:-1].hex())
+
+
+async def _command(link: RawLink, command: int, timers: Any) -> bytes:
+    """The next command frame `command` from the platform (TimeoutError, a FAIL, when none comes)."""
+    deadline = time.monotonic() + answer_timeout(timers)
+    while True:
+        raw = await link.receive_raw(max(deadline - time.monotonic(), 0.01))
+        if raw[2] == command and raw[3] == COMMAND_FLAG:
+            return raw
+
+
+@role("enterprise")
+@case("NOTICE-2016/1.2/g/28",
+      requirement="A key exchange 0x0B that the platform starts (downlink, GB/T 32960.3-2025 T31) reaches the "
+                  "vehicle encrypted (6.2 T2: under the vehicle's public key or its current key), never with the "
+                  "key in plaintext, carries the key type asked for and a window that holds now; once the vehicle "
+                  "answers 0x01 the platform reads the vehicle's data under the new key (notice 1.2(7)).")
+async def test_platform_key_exchange(topology, fleet, timers, expect, gate, control):
+    keys = gate(2025, "encryption.key_exchange_down", "encryption.sm4", "relay")
+    v = keys.vehicle(2025, purpose="platform-rotation")
+    link = await logged_in(fleet, _spec(v), timers)
+    try:  # the stimulus is the SUT's own: its Control service starts the exchange
+        await asyncio.to_thread(control.exchange_key, v.vin, 0x05, valid_seconds=3600)
+    except ControlError as exc:
+        raise StimulusUnavailable(f"INCONC: the SUT's Control cannot start a key exchange ({exc})") from None
+    raw = await _command(link, 0x0B, timers)
+    enc = raw[21]
+    expect.true(enc != crypto.NONE, "the platform sent the new data-unit key in plaintext (encryption byte 0x01)",
+                path="command.encryption", expected="0x02-0x05", actual=f"0x{enc:02X}")
+    fc = crypto.Keys(sm2=v.sign_key if isinstance(v.sign_key, crypto.SM2PrivateKey) else None, sm4=v.sm4, aes=v.aes)
+    unit = crypto.decrypt_unit(enc, raw[24:-1], fc, keys.options, edition=2025) if enc != crypto.NONE else raw[24:-1]
+    body = decode(assemble(2025, 0x0B, COMMAND_FLAG, raw[4:21], unit)).body
+    expect.equal("command.key_type", 0x05, body["key_type"], "the 0x0B carries another key type than asked (SM4)")
+    now = dt.datetime.now(GMT8).replace(tzinfo=None)
+    start, end = Timestamp(*body["valid_from"]).to_datetime(), Timestamp(*body["expires"]).to_datetime()
+    expect.true(start - dt.timedelta(seconds=2) <= now < end, f"the key's window {start} .. {end} does not hold now "
+                f"({now:%Y-%m-%d %H:%M:%S}, GMT+8)", path="command.window", expected="valid_from <= now < expires",
+                actual=f"{start} .. {end}")
+    await link.send(assemble(2025, 0x0B, 0x01, raw[4:21], unit[:6]))  # the vehicle takes the key: 0x01, its time
+    frame = _realtime(v)
+    await link.send(_under(keys, v, bytes(body["key"])).seal(frame))
+    await _accepted(topology, link, v, frame, timers, expect, "data under the key the platform sent")
 
 
 # ------------------------------------------------------------------------------------ notice 3: end to end

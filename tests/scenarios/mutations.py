@@ -95,6 +95,7 @@ CAUGHT: dict[str, list[str]] = {
                              "NOTICE-2016/1.2/g/24", "NOTICE-2016/1.2/g/25"],
     "ignore-key-validity": ["NOTICE-2016/1.2/g/26"],
     "echo-key-exchange": ["NOTICE-2016/1.2/g/27"],
+    "key-exchange-plaintext": ["NOTICE-2016/1.2/g/28"],
     "relay-without-signature": ["NOTICE-2016/3/01", "NOTICE-2016/3/02", "NOTICE-2016/3/03"],
     # notice data calls and spot checks (1.2/c, 1.2/d), access, stored data (1.2/g), 2.2/c, upgrades (1.2/f)
     "drop-data-call": ["NOTICE-2016/1.2/d/01", "NOTICE-2016/1.2/d/03", "NOTICE-2016/1.2/d/04",
