@@ -137,12 +137,13 @@ async def _answers(link: RawLink, command: int, within: float) -> list[bytes]:
     return out
 
 
-async def _answer(link: RawLink, command: int, timers: Any) -> bytes:
-    """The next answer to `command` (TimeoutError, a FAIL, when none comes)."""
+async def _answer(link: RawLink, command: int, timers: Any, *, from_platform: bool = False) -> bytes:
+    """The next answer to `command`, or with `from_platform` the next such command frame (flag 0xFE) the
+    platform sends (TimeoutError, a FAIL, when none comes)."""
     deadline = time.monotonic() + answer_timeout(timers)
     while True:
         raw = await link.receive_raw(max(deadline - time.monotonic(), 0.01))
-        if raw[2] == command and raw[3] != COMMAND_FLAG:
+        if raw[2] == command and (raw[3] == COMMAND_FLAG) == from_platform:
             return raw
 
 
@@ -459,15 +460,6 @@ async def test_encrypted_key_exchange_answer_keeps_key(topology, fleet, timers, 
                     path="answer.unit", expected="no key", actual=answer[24:-1].hex())
 
 
-async def _command(link: RawLink, command: int, timers: Any) -> bytes:
-    """The next command frame `command` from the platform (TimeoutError, a FAIL, when none comes)."""
-    deadline = time.monotonic() + answer_timeout(timers)
-    while True:
-        raw = await link.receive_raw(max(deadline - time.monotonic(), 0.01))
-        if raw[2] == command and raw[3] == COMMAND_FLAG:
-            return raw
-
-
 @role("enterprise")
 @case("NOTICE-2016/1.2/g/28",
       requirement="A key exchange 0x0B that the platform starts (downlink, GB/T 32960.3-2025 T31) reaches the "
@@ -482,7 +474,7 @@ async def test_platform_key_exchange(topology, fleet, timers, expect, gate, cont
         await asyncio.to_thread(control.exchange_key, v.vin, 0x05, valid_seconds=3600)
     except ControlError as exc:
         raise StimulusUnavailable(f"INCONC: the SUT's Control cannot start a key exchange ({exc})") from None
-    raw = await _command(link, 0x0B, timers)
+    raw = await _answer(link, 0x0B, timers, from_platform=True)
     enc = raw[21]
     expect.true(enc != crypto.NONE, "the platform sent the new data-unit key in plaintext (encryption byte 0x01)",
                 path="command.encryption", expected="0x02-0x05", actual=f"0x{enc:02X}")
