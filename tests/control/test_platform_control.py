@@ -372,3 +372,14 @@ def test_command_line_control_port_and_stop(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+
+
+async def test_exchange_key_is_refused_for_a_bad_key_type_or_an_offline_vehicle(trio, ent):
+    # the happy path (the key reaches an online 2025 vehicle sealed for it) is case NOTICE-2016/1.2/g/28
+    vin = PUBLIC  # registered, not logged in
+    with pytest.raises(ControlError) as bad:
+        await ent.exchange_key(vin, 0x07)
+    assert bad.value.code == grpc.StatusCode.INVALID_ARGUMENT and "key_type" in bad.value.details
+    with pytest.raises(ControlError) as offline:
+        await ent.exchange_key(vin, 0x05)
+    assert offline.value.code == grpc.StatusCode.FAILED_PRECONDITION and "not online" in offline.value.details

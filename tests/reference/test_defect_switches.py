@@ -95,6 +95,7 @@ CAUGHT_BY = {
     "relay-without-signature": "case NOTICE-2016/3/01",
     "bcc-over-plaintext": "case NOTICE-2016/1.2/g/16",
     "echo-key-exchange": "case NOTICE-2016/1.2/g/27",
+    "key-exchange-plaintext": "case NOTICE-2016/1.2/g/28",
     "relay-not-decrypted": "case NOTICE-2016/2.2/d/10 (--role local)",
 }
 
