@@ -288,10 +288,16 @@ class NoControl:
         raise StimulusUnavailable(f"the SUT offers no Control service ({name}): this case cannot decide")
 
 
+def control_of(topology: Any) -> Any:
+    """The SUT's Control client as the topology has it now (a restart replaces it); a `NoControl` when
+    the SUT offers none (using it makes the case INCONC)."""
+    return topology.extra.get("control") or NoControl()
+
+
 @pytest.fixture
 def control(topology: Any) -> Any:
-    """The SUT's Control client; a `NoControl` when the SUT offers none (using it makes the case INCONC)."""
-    return topology.extra.get("control") or NoControl()
+    """The SUT's Control client (`control_of`)."""
+    return control_of(topology)
 
 
 @pytest.fixture

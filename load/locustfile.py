@@ -756,8 +756,7 @@ def relay_truth(local: str) -> dict[str, Any]:
     finally:
         for client in clients:
             client.close()
-    vins = public
-    return {"relay_checked_vehicles": len(checked), "relay_public_vehicles": len(vins),
+    return {"relay_checked_vehicles": len(checked), "relay_public_vehicles": len(public),
             "relay_checked_frames": frames, "relay_lost": missing}
 
 

@@ -79,10 +79,15 @@ def raise_fd_limit(wanted: int) -> int:
     return new
 
 
+def processes_for(descriptors: int, limit: int) -> int:
+    """Processes needed to hold `descriptors` open files at an open-file limit of `limit` per process,
+    keeping a reserve in each (stores, Control, uplinks)."""
+    return max(1, -(-descriptors // max(1024, limit - 2048)))
+
+
 def shards_needed(vehicles: int, limit: int) -> int:
-    """Enterprise platform processes for `vehicles` links at an open-file limit of `limit` per process
-    (a socket per vehicle, and a reserve for the stores, Control and the uplinks)."""
-    return max(1, -(-(vehicles + 64) // max(1024, limit - 2048)))
+    """Enterprise platform processes: a socket per vehicle (and the workers' index margin)."""
+    return processes_for(vehicles + 64, limit)
 
 
 def shard_id(k: int) -> str:
@@ -131,7 +136,7 @@ async def _run(args: argparse.Namespace) -> None:
     shards = args.shards or shards_needed(args.vehicles, limit)
     # a proxy holds two descriptors per vehicle; proxy j leads to shard j mod shards, so vehicle i
     # (proxy i mod n, n a multiple of shards) still reaches shard i mod shards
-    proxies_needed = max(1, -(-2 * args.vehicles // max(1024, limit - 2048)))
+    proxies_needed = processes_for(2 * args.vehicles, limit)
     proxies_needed = shards * -(-proxies_needed // shards)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="gbt32960-load-"))
     trio = await start_trio(workdir, _fleet(args, 0, shards), timers=timers, region=REGION, control_port=0,

@@ -219,7 +219,7 @@ class Node:
         self.state = "error"
         self.attempts += 1
         if key:
-            self.note(now, f"timeout {key.upper() if message == 'CEM' else key}: {message}")
+            self.note(now, f"timeout {key.upper()}: {message}")
         if self.attempts > self.timers.charge_retries:
             out = self.send(message, now) if key else []
             self.finish(now, "failed", f"gives up after {self.timers.charge_retries} reconnections")

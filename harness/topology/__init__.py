@@ -40,6 +40,8 @@ def build(*, sut: str, image: str | None, role: str, timers: Timers, pixit: dict
     if sut.startswith("tcp://"):
         from . import external
 
+        if defects:  # a self-test that silently ran without its defect would read as a clean pass
+            raise ValueError("--sut-defect switches exist in our reference platforms only, not in an external SUT")
         return external.start(sut, vehicles, timers, pixit, region=region)
     raise ValueError(f"--sut {sut!r}: expected reference, docker or tcp://HOST:PORT")
 

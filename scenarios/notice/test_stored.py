@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from harness.plugin import NoControl
+from harness.plugin import control_of
 from scenarios.kit import answer_timeout, case, eventually, logged_in, realtime_frame, role, vehicle_item
 
 FRAMES = 6
@@ -81,12 +81,12 @@ async def test_stored_frames_survive_a_restart(topology, fleet, timers, expect, 
     v = topology.vehicle(public=False, edition=edition, index=0)
     await send_mixed(fleet, v, timers, 1800)
     want = sent_by_harness(wire, v.vin)
-    control = topology.extra.get("control") or NoControl()
+    control = control_of(topology)
     stored = await all_stored(control, v.vin, want, answer_timeout(timers) * 3)
     expect.true(stored, "the frames were not all stored before the restart: cannot judge", path="QueryFrames")
     await fleet.close()  # the vehicles' links end with the platform anyway
     topology.restart("enterprise", hard=False)
-    control = topology.extra.get("control") or NoControl()  # the restarted platform's Control service
+    control = control_of(topology)  # the restarted platform's Control service
     control.wait_ready(answer_timeout(timers) * 5)
     got = queried(control, v.vin)
     missing = [h for h in want if h not in got]

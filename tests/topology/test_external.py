@@ -6,9 +6,11 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from harness.plugin import COMPRESSED
+from harness.topology import build
 from harness.topology.base import default_vehicles
 
 
@@ -60,6 +62,30 @@ def test_relay_cases_pass_against_an_external_sut(tmp_path):
         red = {k: reasons[k] for k, v in verdicts.items() if v not in ("PASS", "INCONC", "N/A")}
         assert not red, red
         assert results["sut"]["kind"] == "tcp" and proc.returncode == 0
+
+        # the 2016-only cases need a second instance of the SUT: N/A when the PICS does not claim the
+        # behaviour, INCONC (never N/A, never PASS) when it does but the PIXIT names no such instance
+        def foreign(*pics_args: str) -> dict[str, tuple[str, str]]:
+            out = tmp_path / f"foreign{len(pics_args)}"
+            subprocess.run([sys.executable, "-m", "harness.cli", "conformance", "--sut", f"tcp://127.0.0.1:{sut_port}",
+                            "--pixit", str(tmp_path / "pixit.yaml"), "--case", "GBT32960.3-2025/6.2/10", *pics_args,
+                            "--report", str(out)], capture_output=True, text=True, timeout=300)
+            return {c["case_id"]: (c["verdict"], c["reason"])
+                    for c in json.loads((out / "results.json").read_text())["cases"]}
+
+        (tmp_path / "pics.yaml").write_text(yaml.safe_dump({"features": {"foreign_edition": "error"}}))
+        unclaimed, claimed = foreign(), foreign("--pics", str(tmp_path / "pics.yaml"))
+        assert unclaimed["GBT32960.3-2025/6.2/10"][0] == "N/A", unclaimed
+        verdict, reason = claimed["GBT32960.3-2025/6.2/10"]
+        assert verdict == "INCONC" and "sut_2016_only" in reason, claimed
     finally:
         sut.terminate()
         sut.wait(10)
+
+
+def test_an_external_sut_refuses_defect_switches():
+    # our defect switches live in the reference platforms: a "defect run" against an external SUT would
+    # silently run without the defect and read as a clean pass
+    with pytest.raises(ValueError, match="not in an external SUT"):
+        build(sut="tcp://127.0.0.1:9", image=None, role="enterprise", timers=COMPRESSED, pixit={},
+              defects=frozenset({"ack-realtime"}))
