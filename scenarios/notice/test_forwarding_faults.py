@@ -98,13 +98,19 @@ class Vehicle:
 Copies = dict[tuple[bytes, bytes], list[StoredFrameView]]
 
 
-def arrivals(local: Any, sent: list[bytes]) -> Copies:
+def stored_count(local: Any, vin: str) -> int:
+    """How many data frames the local platform holds for a VIN: a mark to read `arrivals` from."""
+    return len(local.frames(vin=vin, commands=(0x02, 0x03)))
+
+
+def arrivals(local: Any, sent: list[bytes], since: dict[str, int] | None = None) -> Copies:
     """Every copy the local platform stored of each sent frame, by frame identity; the dict's order is the
-    order of the first copies (per VIN, the platform's store order)."""
+    order of the first copies (per VIN, the platform's store order). `since` skips, per VIN, the frames
+    stored before a `stored_count` mark (an earlier case may have sent the same collection times)."""
     wanted = {key(raw) for raw in sent}
     out: Copies = {}
     for vin in sorted({raw[4:21].decode() for raw in sent}):
-        for f in local.frames(vin=vin, commands=(0x02, 0x03)):
+        for f in local.frames(vin=vin, commands=(0x02, 0x03))[(since or {}).get(vin, 0):]:
             k = key(f.raw)
             if k in wanted:
                 out.setdefault(k, []).append(f)
