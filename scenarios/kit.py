@@ -14,7 +14,7 @@ from typing import Any
 from harness.protocol.codec import Frame, encode
 from harness.protocol.schema import Timestamp
 from harness.protocol.timers import Timers
-from harness.topology.base import VehicleSpec
+from harness.topology.base import StoredFrameView, VehicleSpec
 from harness.wire import RawLink
 
 GMT8 = dt.timezone(dt.timedelta(hours=8))
@@ -79,3 +79,42 @@ async def eventually(predicate: Callable[[], bool], within: float, step: float =
         if ok or time.monotonic() >= deadline:
             return ok
         await asyncio.sleep(step)
+
+
+# ---------------------------------------------------------------- relayed copies of data frames
+def key(raw: bytes) -> tuple[bytes, bytes]:
+    """A data frame's identity: VIN and collection time (the same in 0x02 and its reissue 0x03)."""
+    return raw[4:21], raw[24:30]
+
+
+def same_content(got: bytes, sent: bytes) -> bool:
+    """Equal except the command byte (0x02 may become 0x03) and the check code that follows from it."""
+    return got[:2] == sent[:2] and got[3:-1] == sent[3:-1]
+
+
+Copies = dict[tuple[bytes, bytes], list[StoredFrameView]]
+
+
+def stored_count(local: Any, vin: str) -> int:
+    """How many data frames the local platform holds for a VIN: a mark to read `arrivals` from."""
+    return len(local.frames(vin=vin, commands=(0x02, 0x03)))
+
+
+def arrivals(local: Any, sent: list[bytes], since: dict[str, int] | None = None) -> Copies:
+    """Every copy the local platform stored of each sent frame, by frame identity; the dict's order is the
+    order of the first copies (per VIN, the platform's store order). `since` skips, per VIN, the frames
+    stored before a `stored_count` mark (an earlier case may have sent the same collection times)."""
+    wanted = {key(raw) for raw in sent}
+    out: Copies = {}
+    for vin in sorted({raw[4:21].decode() for raw in sent}):
+        for f in local.frames(vin=vin, commands=(0x02, 0x03))[(since or {}).get(vin, 0):]:
+            k = key(f.raw)
+            if k in wanted:
+                out.setdefault(k, []).append(f)
+    return out
+
+
+def most_copies(timers: Timers) -> int:
+    """Copies of one frame an upstream may legitimately store: the first send and up to `data_tries` resends
+    when an answer is late or an error (§5.2.2, §5.5). More is a defect; fewer is not a case's business."""
+    return 1 + timers.data_tries

@@ -7,16 +7,8 @@ import time
 import pytest
 
 from scenarios.gbt32960_3.builders import delivered_upstream, proxy_seq
-from scenarios.kit import case, eventually, logged_in, realtime_frame, role
-from scenarios.notice.test_forwarding_faults import (
-    LINK,
-    Tally,
-    Vehicle,
-    arrivals,
-    expect_in_order,
-    key,
-    stored_count,
-)
+from scenarios.kit import arrivals, case, eventually, key, logged_in, realtime_frame, role, stored_count
+from scenarios.notice.test_forwarding_faults import LINK, Tally, Vehicle, expect_in_order
 
 FRAMES = 5
 

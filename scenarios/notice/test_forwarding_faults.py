@@ -20,24 +20,27 @@ from typing import Any
 import pytest
 
 from harness.protocol.timers import Timers
-from harness.topology.base import StoredFrameView, VehicleSpec
-from scenarios.kit import answer_timeout, case, eventually, heartbeat_frame, logged_in, now_time, realtime_frame, role
+from harness.topology.base import VehicleSpec
+from scenarios.kit import (
+    Copies,
+    answer_timeout,
+    arrivals,
+    case,
+    eventually,
+    heartbeat_frame,
+    key,
+    logged_in,
+    now_time,
+    realtime_frame,
+    role,
+    same_content,
+)
 
 LINK = "enterprise->local"
 
 # collection times unique in the run: an hour back (clear of the cases that use "now"), one second each
 BASE = now_time(-3600)
 _SECONDS = itertools.count()
-
-
-def key(raw: bytes) -> tuple[bytes, bytes]:
-    """A data frame's identity: VIN and collection time (the same in 0x02 and its reissue 0x03)."""
-    return raw[4:21], raw[24:30]
-
-
-def same_content(got: bytes, sent: bytes) -> bool:
-    """Equal except the command byte (0x02 may become 0x03) and the check code that follows from it."""
-    return got[:2] == sent[:2] and got[3:-1] == sent[3:-1]
 
 
 def scaled_minute(timers: Timers) -> float:
@@ -93,28 +96,6 @@ class Vehicle:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._alive
             self._alive = None
-
-
-Copies = dict[tuple[bytes, bytes], list[StoredFrameView]]
-
-
-def stored_count(local: Any, vin: str) -> int:
-    """How many data frames the local platform holds for a VIN: a mark to read `arrivals` from."""
-    return len(local.frames(vin=vin, commands=(0x02, 0x03)))
-
-
-def arrivals(local: Any, sent: list[bytes], since: dict[str, int] | None = None) -> Copies:
-    """Every copy the local platform stored of each sent frame, by frame identity; the dict's order is the
-    order of the first copies (per VIN, the platform's store order). `since` skips, per VIN, the frames
-    stored before a `stored_count` mark (an earlier case may have sent the same collection times)."""
-    wanted = {key(raw) for raw in sent}
-    out: Copies = {}
-    for vin in sorted({raw[4:21].decode() for raw in sent}):
-        for f in local.frames(vin=vin, commands=(0x02, 0x03))[(since or {}).get(vin, 0):]:
-            k = key(f.raw)
-            if k in wanted:
-                out.setdefault(k, []).append(f)
-    return out
 
 
 @dataclass
