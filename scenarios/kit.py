@@ -118,3 +118,43 @@ def most_copies(timers: Timers) -> int:
     """Copies of one frame an upstream may legitimately store: the first send and up to `data_tries` resends
     when an answer is late or an error (§5.2.2, §5.5). More is a defect; fewer is not a case's business."""
     return 1 + timers.data_tries
+
+
+def unexcused_copies(copies: Copies, timers: Timers) -> list[str]:
+    """Copies the standard does not excuse: more than `most_copies` of one frame, or a later copy that is not
+    byte-identical to the first (a resend after a late answer repeats the frame, §5.2.2, §5.5). One line per
+    such frame; empty when every extra copy is a legitimate resend."""
+    most = most_copies(timers)
+    out: list[str] = []
+    for c in copies.values():
+        first = c[0].raw
+        if len(c) > most:
+            out.append(f"{first.hex()}: {len(c)} copies, at most {most}")
+        out += [f"{first.hex()}: copy {f.raw.hex()} differs" for f in c[1:] if f.raw != first]
+    return out
+
+
+async def settled_copies(local: Any, sent: list[bytes], since: dict[str, int] | None, timers: Timers) -> Copies:
+    """`arrivals` once the SUT's resends have landed: a resend it wrote before it took a late answer
+    (§5.2.2, §5.5) is still on its way when its queue reads empty. Waits until no new copy comes for longer
+    than the response timeout (resends are that far apart), at most `most_copies` times."""
+    def total() -> int:
+        return sum(len(c) for c in arrivals(local, sent, since).values())
+
+    seen = await asyncio.to_thread(total)
+    for _ in range(most_copies(timers)):
+        if not await eventually(lambda n=seen: total() > n, timers.response_timeout * 1.5):
+            break
+        seen = await asyncio.to_thread(total)
+    return await asyncio.to_thread(arrivals, local, sent, since)
+
+
+# ---------------------------------------------------------------- a terminal's collection times on a loaded machine
+LOOP_STALL = 0.25  # real seconds a loaded machine may hold up the harness's event loop
+
+
+def stall_slack(time_scale: float) -> float:
+    """Terminal-clock seconds a collection time may slip when the harness's loop stalls `LOOP_STALL`: our
+    simulator runs on that loop and stamps from its clock, 1/time_scale times fast (5 s at 0.05). A T-Box on
+    its own clock (time_scale 1) gets 0.25 s, below the 1 s resolution of collection times: nothing."""
+    return LOOP_STALL / time_scale

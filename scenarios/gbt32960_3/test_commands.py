@@ -91,6 +91,35 @@ async def test_query_resent_three_tries(topology, fleet, control, timers, expect
                 path="SendCommand.failed", expected=True, actual=result["failed"])
 
 
+def _tries_after_answer(timers: Any, interval: float) -> float:
+    """How long to watch for resends after an answer: every try the platform would still make if it
+    ignored the answer, and half an interval more."""
+    return interval * (timers.command_tries + 0.5)
+
+
+def _judge_resends(expect: Any, raw: bytes, answered_at: float, again: list[tuple[float, bytes]], interval: float,
+                   message: str) -> None:
+    """No resend of the answered command `raw`, except one the platform wrote before it read a late answer
+    (B.2.2-B.2.4: resend when no answer within the timeout): the same frame, within one resend interval of
+    the answer, plus half an interval for the platform's tick and the transit. A later one, or a second, is
+    a resend of an answered command."""
+    expect.count("resends after the answer", len(again))
+    excused = [r for t, r in again[:1] if r == raw and t - answered_at <= interval * 1.5]
+    late = [(round(t - answered_at, 3), r.hex()) for t, r in again[len(excused):]]
+    expect.equal("resends after the answer[s after, frame]", [], late, message)
+
+
+async def _next_new_command(link: Any, command: int, previous: bytes, timeout: float) -> tuple[bytes, int]:
+    """The next command frame that is not `previous` again, and how many resends of `previous` came first: if
+    the platform read the answer to `previous` late, it resent it (B.2.4: resend when no answer within the
+    interval), and that copy waits on the link."""
+    deadline = time.monotonic() + timeout
+    skipped = 0
+    while (raw := await b.next_command(link, command, max(deadline - time.monotonic(), 0.001))) == previous:
+        skipped += 1
+    return raw, skipped
+
+
 async def _judge_tries(expect: Any, got: list[tuple[float, bytes]], timers: Any, interval: float) -> None:
     tries = timers.command_tries
     expect.count("tries", len(got))
@@ -115,13 +144,14 @@ async def test_query_answer_handled(topology, fleet, control, timers, expect, ed
     task = _send(control, v.vin, "query", {"ids": list(ids)}, answer_timeout(timers) * 2)
     raw = await b.next_command(link, 0x80, answer_timeout(timers))
     await link.send(b.answer_to(raw, 0x01, raw[24:30] + b.params_unit(table, ids)))
+    answered_at = time.monotonic()
+    again = await b.commands_within(link, 0x80, _tries_after_answer(timers, timers.response_timeout))
     result = await task
     expect.true(result["answered"], "the query answer was not taken", path="SendCommand.answered")
     expect.equal("SendCommand.ack", 0x01, result["ack"])
     got = _answered_params(result)
     expect.equal("answer.params", {i: table[i][0] for i in ids}, got, "the answered values are not the vehicle's")
-    again = await b.commands_within(link, 0x80, timers.response_timeout * 2)
-    expect.equal("resends after the answer", 0, len(again), "the answered query was sent again")
+    _judge_resends(expect, raw, answered_at, again, timers.response_timeout, "the answered query was sent again")
 
 
 @role("enterprise")
@@ -175,9 +205,10 @@ async def test_set_failure_answer_handled(topology, fleet, control, timers, expe
         timers, timers.response_timeout))
     raw = await b.next_command(link, 0x81, answer_timeout(timers))
     await link.send(b.answer_to(raw, 0x02))
-    again = await b.commands_within(link, 0x81, timers.response_timeout * 2)
+    answered_at = time.monotonic()
+    again = await b.commands_within(link, 0x81, _tries_after_answer(timers, timers.response_timeout))
     result = await task
-    expect.equal("resends after the failure answer", 0, len(again), "a set answered with a failure was resent")
+    _judge_resends(expect, raw, answered_at, again, timers.response_timeout, "a set answered with a failure was resent")
     expect.true(result["answered"], "the failure answer was not taken as the answer", path="SendCommand.answered")
     expect.equal("SendCommand.ack", 0x02, result["ack"], "the failure flag was not reported")
 
@@ -247,9 +278,12 @@ def _controls(edition: int) -> list[tuple[int, dict, bytes]]:
 async def test_every_control_encoded(topology, fleet, control, timers, expect, edition):
     v = topology.vehicle(public=False, edition=edition)
     link = await logged_in(fleet, v, timers)
+    raw, resent = b"", 0
     for cmd, params, expected in _controls(edition):
         task = _send(control, v.vin, "control", {"command": cmd, **params}, answer_timeout(timers))
-        raw = await b.next_command(link, 0x82, answer_timeout(timers))
+        raw, skipped = await _next_new_command(link, 0x82, raw, answer_timeout(timers))
+        resent += skipped
+        expect.count("resends of an answered control", resent)
         await link.send(b.answer_to(raw, 0x01))
         _header(expect, raw, 0x82, v.vin, edition)
         expect.equal(f"control[0x{cmd:02X}].unit[6:]", bytes((cmd,)) + expected, raw[30:-1],

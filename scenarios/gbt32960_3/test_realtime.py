@@ -3,7 +3,18 @@ type kept exactly, correct data not answered, wrong data answered with the error
 reissue kept with its original time and told apart from live data, duplicates recognised."""
 
 from scenarios.gbt32960_3 import builders as b
-from scenarios.kit import answer_timeout, case, eventually, logged_in, role
+from scenarios.kit import (
+    answer_timeout,
+    arrivals,
+    case,
+    eventually,
+    key,
+    logged_in,
+    role,
+    settled_copies,
+    stored_count,
+    unexcused_copies,
+)
 
 STRUCTURE_FLAG = {2016: 0x02, 2025: 0x06}
 
@@ -133,9 +144,23 @@ async def test_duplicate_reissue_detected(topology, fleet, timers, expect, editi
     control = b.realtime(v, command=0x03)
     local = topology.local
     within = timers.report_period * 4 + 2
+    mark = {v.vin: stored_count(local, v.vin)} if local is not None else {}
     await link.send(data)
+    relayed = 0
     if local is not None:  # the repeat comes once the first copy went upstream, as a late reissue would
-        await eventually(lambda: any(f.raw == data for f in local.frames(vin=v.vin)), within)
+        await eventually(lambda: bool(arrivals(local, [data], mark)), within)
+        # a late ack makes the SUT resend that first copy (§5.2.2, §5.5): those resends land before the
+        # repeat goes in, so only copies after this point are the repeat relayed
+        await eventually(lambda: topology.sut.queue_depth() == 0, within)
+        before = await settled_copies(local, [data], mark, timers)
+        relayed = len(before.get(key(data), []))
+        expect.true(relayed >= 1, "the reissue frame did not reach the local platform", path="local copies",
+                    expected=1, actual=0)
+        expect.count("frames duplicated", relayed - 1)
+        expect.equal("local.frames[first relay].raw", data.hex(), before[key(data)][0].raw.hex(),
+                     "the reissue frame was not relayed unchanged")
+        expect.equal("local.frames[first relay]", [], unexcused_copies(before, timers),
+                     "the first relay was resent beyond §5.2.2")
     link = await logged_in(fleet, v, timers)  # the wait may outlast the idle time: a new link, same vehicle
     await link.send(data)
     await link.send(control)  # relayed after the duplicate would be: its arrival bounds the wait
@@ -143,8 +168,8 @@ async def test_duplicate_reissue_detected(topology, fleet, timers, expect, editi
     expect.equal("sut.frames[dup].duplicate", [False, True], [r.duplicate for r in rows])
     if local is not None:
         await eventually(lambda: any(f.raw == control for f in local.frames(vin=v.vin)), within)
-        copies = [f for f in local.frames(vin=v.vin) if f.raw == data]
-        expect.equal("local copies", 1, len(copies), "a duplicate reissue was relayed again")
+        copies = arrivals(local, [data], mark).get(key(data), [])
+        expect.equal("local copies", relayed, len(copies), "a duplicate reissue was relayed again")
 
 
 async def _wait_rows(topology, v, data, n, within):

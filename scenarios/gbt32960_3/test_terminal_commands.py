@@ -6,9 +6,11 @@ The harness plays the enterprise platform; case numbers 51 and up are the termin
 
 from __future__ import annotations
 
+import statistics
+
 from harness.protocol.messages import parameters
 from harness.protocol.schema import Scalar
-from scenarios.kit import case, role
+from scenarios.kit import case, role, stall_slack
 from scenarios.terminal_kit import (
     control,
     gaps,
@@ -65,12 +67,18 @@ async def test_set_applies(platform, tbox, timers, expect, edition):
         expect.equal("0x02 after set", 20, values[0x02])
         expect.equal("0x09 after set", 15, values[0x09])
         since = platform.now
-        await platform.wait_for(lambda: len(platform.frames(0x02, since=since)) >= 3,
-                                max(within(timers, 12), 3.5 * 20 * tbox.time_scale))
+        await platform.wait_for(lambda: len(platform.frames(0x02, since=since)) >= 5,
+                                max(within(timers, 12), 6.5 * 20 * tbox.time_scale))
         g = gaps(platform.frames(0x02, since=since))
-        expect.true(len(g) >= 2 and all(abs(x - 20) <= 1 for x in g[1:]),
-                    f"collection-time gaps {g} s after setting the period to 20 s", path="gaps", expected=20,
-                    actual=g)
+        # the first gap may still run on the old period; then each is 20 s +-1 (1 s resolution), except that a
+        # stall of the harness's loop makes our simulator's report late and the next early: judge the median
+        slack = 1.0 + stall_slack(tbox.time_scale)
+        new = g[1:]
+        mid = statistics.median(new) if new else 0.0
+        expect.count("median gap s", mid)
+        expect.true(len(new) >= 3 and abs(mid - 20) <= 1 and all(abs(x - 20) <= slack for x in new),
+                    f"collection-time gaps {g} s after setting the period to 20 s", path="gaps",
+                    expected=f"20 (median within 1, each within {slack:g})", actual=g)
     finally:
         await set_params(platform, tbox, timers, before)  # a real terminal keeps its settings across cases
 
@@ -162,13 +170,13 @@ async def test_set_address_moves(platform, tbox, timers, expect, edition):
       requirement="B.2.3: when the login to a newly set platform address fails, the terminal restores the old "
                   "settings, logs in to the old platform again and answers the set there with the error flag.")
 async def test_set_address_restores(platform, tbox, timers, expect, edition):
-    login = await online(platform, tbox, timers)
+    await online(platform, tbox, timers)
     dead = await second_platform(platform)
     await dead.close()  # a port nothing listens on
     answer = await set_params(platform, tbox, timers, _address(dead.host, dead.port))
     expect.equal("set answer.ack", 0x01, _ack(answer))
     bound = timers.login_tries * (timers.terminal_login_retry + timers.response_timeout) + login_window(timers) * 2
-    back = await platform.next(0x01, bound, since=login.at + 1e-6)
+    back = await platform.next(0x01, bound, since=answer.at)  # not a login retry from before the set
     refused = await platform.next(0x81, within(timers), since=back.at, where=lambda r: r.frame.is_response)
     expect.equal("restore answer.ack", 0x02, refused.frame.ack)
 
@@ -253,11 +261,11 @@ async def test_control_sampling_link(platform, tbox, timers, expect, edition):
       requirement="B.2.4/T B.16: control 0x01 (remote upgrade, T B.16 field order) is answered success; the "
                   "terminal upgrades, reconnects before the deadline and reports the new firmware in 0x08.")
 async def test_control_remote_upgrade(platform, tbox, timers, expect, edition):
-    first = await online(platform, tbox, timers)
+    await online(platform, tbox, timers)
     order = f"CMNET;;;127.0.0.1;2121;ABCD;H1.00;F2.00;ftp://127.0.0.1:2121/fw.bin;{5}"
     answer = await control(platform, tbox, timers, 0x01, order)
     expect.equal("control answer.ack", 0x01, _ack(answer))
-    again = await platform.next(0x01, login_window(timers) * 4, since=first.at + 1e-6)
+    again = await platform.next(0x01, login_window(timers) * 4, since=answer.at)  # not a login retry before it
     expect.count("reconnected after s", round(again.at - answer.at, 3))
     await platform.next(0x02, within(timers), since=again.at)
     values = await query(platform, tbox, timers, [0x08])

@@ -7,7 +7,9 @@ numbers 51 and up are the terminal-side cases of a clause (1-49 are the platform
 
 from __future__ import annotations
 
-from scenarios.kit import case, role
+import statistics
+
+from scenarios.kit import case, role, stall_slack
 from scenarios.terminal_kit import (
     collected,
     gaps,
@@ -150,11 +152,18 @@ async def test_report_period(platform, tbox, timers, expect, edition):
     expect.true(len(reports) >= 5, f"{len(reports)} real-time reports", path="reports", expected=">= 5",
                 actual=len(reports))
     g = gaps(reports)
+    mid = statistics.median(g)
     expect.count("period (param 0x02) s", period)
+    expect.count("median gap s", mid)
     expect.note(f"collection-time gaps: {g}")
-    bad = [x for x in g if abs(x - period) > 1.0]
-    expect.true(not bad, f"gaps {bad} differ from the report period {period:g} s", path="gaps",
-                expected=period, actual=g)
+    # collection times have 1 s resolution: each gap is the period +-1 s; a stall of the harness's loop makes
+    # our simulator's report late and the next one early (it keeps its schedule), so one gap pair may stray
+    # by the stall, never the median
+    slack = 1.0 + stall_slack(tbox.time_scale)
+    bad = [x for x in g if abs(x - period) > slack]
+    expect.true(abs(mid - period) <= 1.0 and not bad,
+                f"gaps {g} (median {mid:g} s) differ from the report period {period:g} s", path="gaps",
+                expected=f"{period:g} (each within {slack:g})", actual=g)
 
 
 def _level(r) -> int:
@@ -183,12 +192,19 @@ async def test_level3_alarm_period(platform, tbox, timers, expect, edition):
     during = [r for r in platform.frames(0x02, since=fault.at)]
     g = gaps(during)
     expect.count("real-time frames in the alarm", len(during))
-    # collection times have 1 s resolution: a 1 s period truncates to gaps of 0, 1 or 2 s; the mean must be 1
+    # collection times have 1 s resolution: a 1 s period truncates to gaps of 0, 1 or 2 s, median 1; a stall of
+    # the harness's loop holds up our simulator's reports (its clock is that loop's): the slots it spans are
+    # lost, so one gap may grow by the stall, never the median
     mean = sum(g) / len(g) if g else float("inf")
+    mid = statistics.median(g) if g else float("inf")
+    largest = max(g, default=float("inf"))
+    bound = 2.0 + stall_slack(tbox.time_scale)
     expect.count("mean gap s", round(mean, 3))
-    expect.true(len(during) >= 5 and mean <= 1.1 and max(g) <= 2.0,
-                f"{len(during)} reports, mean gap {mean:.2f} s, largest {max(g, default=0):g} s during a level-3 "
-                "alarm (at most 1 s)", path="alarm gaps", expected="<= 1 s", actual=g[:30])
+    expect.count("median gap s", mid)
+    expect.count("largest gap s", largest)
+    expect.true(len(during) >= 5 and mid <= 1.0 and largest <= bound,
+                f"{len(during)} reports, median gap {mid:g} s, largest {largest:g} s during a level-3 alarm (at "
+                f"most 1 s; largest {bound:g})", path="alarm gaps", expected="<= 1 s", actual=g[:30])
 
 
 @case("GBT32960.3-{edition}/B.2.1/53",
@@ -230,14 +246,15 @@ async def test_resend_after_error_answer(platform, tbox, timers, expect, edition
 
 async def _outage(platform, tbox, timers, periods: int = 5):
     """Online, then the platform is unreachable for `periods` report periods; back when it logged in again."""
-    login = await online(platform, tbox, timers)
+    await online(platform, tbox, timers)
     await platform.observe(timers.report_period)
     start = platform.now
     await platform.stop_listening()
     await platform.drop_links()
+    dropped = platform.now  # a login before this (a retry after a late answer) is not the one after the outage
     await platform.observe(periods * timers.report_period)
     await platform.listen(platform.host, platform.port)
-    back = await platform.next(0x01, timers.login_backoff + login_window(timers) * 2, since=login.at + 1e-6)
+    back = await platform.next(0x01, timers.login_backoff + login_window(timers) * 2, since=dropped)
     await platform.observe(within(timers, 6))  # reissue goes between the real-time uploads
     return start, back
 

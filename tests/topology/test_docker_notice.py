@@ -12,6 +12,9 @@ import json
 import subprocess
 import sys
 
+from harness.plugin import COMPRESSED
+from scenarios.kit import most_copies
+
 CASES = ("NOTICE-2016/1.2/b/04", "NOTICE-2016/1.2/g/03", "NOTICE-2016/1.2/g/04")
 
 
@@ -34,7 +37,10 @@ def test_partition_and_restarts_pass_in_docker(tmp_path):
         assert counts["frames lost"] == 0 and counts["frames relayed"] == counts["frames sent"] > 0, (cid, counts)
         assert "time to drain (s)" in counts, (cid, counts)
     partition = got["NOTICE-2016/1.2/b/04"]["evidence"]["counts"]
-    assert partition["frames reissued"] == partition["frames sent"] and partition["frames duplicated"] == 0
+    # containers answer slower: a late answer in the backlog burst makes a bounded, identical resend (§5.2.2,
+    # §5.5); the case's verdict judges each frame, here only the run's bound on the total
+    assert partition["frames reissued"] == partition["frames sent"]
+    assert partition["frames duplicated"] <= partition["frames sent"] * (most_copies(COMPRESSED) - 1), partition
     # the proxy container's evidence reached the report: the timeline has the enterprise -> local lane
     assert any("enterprise->local" in f["link"] for f in got["NOTICE-2016/1.2/b/04"]["evidence"]["frames"])
 
