@@ -71,6 +71,13 @@ def answer_timeout(timers: Timers) -> float:
     return max(timers.response_timeout * 3, 1.0)
 
 
+def relay_deadline(timers: Timers) -> float:
+    """How long a relayed frame may take to reach the upstream platform before a case gives up on it: the
+    upload period (at most 30 s, §5.2.3) four times for the queue's round trip, and room for a loaded machine.
+    Cases that judge the relay delay itself (NOTICE-2016/1.2/b/02) measure it instead."""
+    return timers.report_period * 4 + 8
+
+
 async def eventually(predicate: Callable[[], bool], within: float, step: float = 0.05) -> bool:
     """Poll a condition until it holds or `within` seconds pass (queries run off the case's loop)."""
     deadline = time.monotonic() + within

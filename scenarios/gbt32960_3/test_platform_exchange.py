@@ -12,6 +12,7 @@ from scenarios.kit import (
     eventually,
     key,
     logged_in,
+    relay_deadline,
     role,
     settled_copies,
     stored_count,
@@ -36,7 +37,7 @@ async def test_acked_relay_not_resent(topology, fleet, timers, expect, edition):
     sent = [b.realtime(v) for _ in range(3)]
     for data in sent:
         await link.send(data)
-    within = timers.report_period * 4 + 2
+    within = relay_deadline(timers)
     await eventually(lambda: len(arrivals(local, sent, mark)) == len(sent), within)
     drained = await eventually(lambda: topology.sut.queue_depth() == 0, within)
     at_drain = await asyncio.to_thread(arrivals, local, sent, mark)

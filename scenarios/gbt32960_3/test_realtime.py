@@ -10,6 +10,7 @@ from scenarios.kit import (
     eventually,
     key,
     logged_in,
+    relay_deadline,
     role,
     settled_copies,
     stored_count,
@@ -126,7 +127,7 @@ async def test_reissue_not_confused_with_live(topology, fleet, timers, expect, e
     expect.true(kept, "live and reissue frames are not all kept with their own command", path="sut.frames")
     local = topology.local
     if local is not None:
-        within = timers.report_period * 4 + 2
+        within = relay_deadline(timers)
         arrived = await eventually(lambda: {d for d in sent} <= {f.raw for f in local.frames(vin=v.vin)}, within)
         got = [f.raw.hex() for f in local.frames(vin=v.vin)][-3:]
         expect.true(arrived, "live and reissue frames did not reach the local platform unchanged",
@@ -143,7 +144,7 @@ async def test_duplicate_reissue_detected(topology, fleet, timers, expect, editi
     data = b.realtime(v, command=0x03)
     control = b.realtime(v, command=0x03)
     local = topology.local
-    within = timers.report_period * 4 + 2
+    within = relay_deadline(timers)
     mark = {v.vin: stored_count(local, v.vin)} if local is not None else {}
     await link.send(data)
     relayed = 0

@@ -16,14 +16,21 @@ from typing import Any
 from harness.plugin import pics_claims
 from harness.protocol.codec import COMMAND_FLAG, Frame, decode, encode
 from harness.wire import LinkClosed
-from scenarios.kit import answer_timeout, case, eventually, logged_in, now_time, realtime_frame, role, vehicle_item
+from scenarios.kit import (
+    answer_timeout,
+    case,
+    eventually,
+    logged_in,
+    now_time,
+    realtime_frame,
+    relay_deadline,
+    role,
+    vehicle_item,
+)
 
 UNKNOWN_PLATFORM = "NOT-A-PLATFORM-01"
 STRANGER_VIN = "LSTRANGER00000001"
 
-
-def relay_deadline(timers: Any) -> float:
-    return timers.report_period * 4 + 2
 
 
 def platform_login(topology: Any, platform_id: str, password: str) -> bytes:

@@ -47,6 +47,7 @@ from scenarios.kit import (
     heartbeat_frame,
     logged_in,
     now_time,
+    relay_deadline,
     role,
     vehicle_item,
 )
@@ -153,20 +154,18 @@ def _relayed(topology: Any, v: CryptoVehicle, frame: Frame) -> list[bytes]:
     return [f.raw for f in topology.local.frames(vin=v.vin, commands=(0x02, 0x03)) if f.collected_at == when]
 
 
-def _within(timers: Any) -> float:
-    return timers.report_period * 4 + 2
-
 
 async def _accepted(topology: Any, link: RawLink, v: CryptoVehicle, frame: Frame, timers: Any, expect: Any,
                     what: str) -> bytes:
     """Expect `frame` (sent already) accepted: relayed to the local platform (so it was read) and not
     answered with an error flag. Returns the relayed bytes."""
-    arrived = await eventually(lambda: bool(_relayed(topology, v, frame)), _within(timers))
+    arrived = await eventually(lambda: bool(_relayed(topology, v, frame)), relay_deadline(timers))
     errors_back = [r for r in await _answers(link, frame.command, 0.1) if r[3] != 0x01]
     expect.true(not errors_back, f"{what} was answered with error flag 0x{errors_back[0][3]:02X}" if errors_back
                 else "", path="answer.ack", expected="no error answer", actual=[r[3] for r in errors_back])
-    expect.true(arrived, f"{what} did not reach the local platform readable within {_within(timers):g} s: the SUT did "
-                f"not accept it, or relayed it unreadable", path="local.frames", expected=_time_of(frame), actual=None)
+    expect.true(arrived, f"{what} did not reach the local platform readable within {relay_deadline(timers):g} s: "
+                "the SUT did not accept it, or relayed it unreadable", path="local.frames", expected=_time_of(frame),
+                actual=None)
     return _relayed(topology, v, frame)[-1]
 
 

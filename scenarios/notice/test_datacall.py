@@ -23,6 +23,7 @@ from scenarios.kit import (
     most_copies,
     needs,
     realtime_frame,
+    relay_deadline,
     role,
 )
 
@@ -50,11 +51,6 @@ def arrived(national: Any, frames: list[bytes], vin: str) -> list[bytes]:
     got = {f.raw for f in national.frames(vin=vin, commands=(0x02, 0x03))}
     return [f for f in frames if f in got]
 
-
-def relay_deadline(timers: Any) -> float:
-    """How long a called vehicle's frame may take to reach the national platform: the upload period
-    (≤ 30 s, §5.2.3) with room for the queue's round trip."""
-    return timers.report_period * 4 + 2
 
 
 async def start_call(topology: Any, timers: Any, vins: list[str], duration: int) -> tuple[Any, dict]:

@@ -14,6 +14,7 @@ from scenarios.kit import (
     key,
     logged_in,
     realtime_frame,
+    relay_deadline,
     role,
     stored_count,
     unexcused_copies,
@@ -36,7 +37,7 @@ async def test_public_service_vehicle_relayed_byte_identical(topology, fleet, ti
     sent = [realtime_frame(v, s) for s in range(FRAMES)]
     for frame in sent:
         await link.send(frame)
-    within = timers.report_period * 4 + 2
+    within = relay_deadline(timers)
     arrived = await eventually(lambda: len(arrivals(local, sent, mark)) >= FRAMES, within)
     # a second copy is a resend after a late answer (§5.5), which the standard allows: counted, not failed
     t = Tally(sent, arrivals(local, sent, mark), None)
@@ -68,7 +69,7 @@ async def test_private_and_other_region_never_relayed(topology, fleet, timers, e
     local = topology.local
     # the public vehicle's frame arriving shows the relay ran; only then is absence meaningful
     relayed = await eventually(lambda: any(f.raw == control for f in local.frames(vin=public.vin)),
-                               timers.report_period * 4 + 2)
+                               relay_deadline(timers))
     expect.true(relayed, "the control vehicle's frame was not relayed either: cannot judge", path="local.frames")
     for v in (private, other):
         leaked = local.frames(vin=v.vin)

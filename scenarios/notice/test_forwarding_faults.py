@@ -33,6 +33,7 @@ from scenarios.kit import (
     most_copies,
     now_time,
     realtime_frame,
+    relay_deadline,
     role,
     same_content,
 )
@@ -427,7 +428,7 @@ async def test_local_platform_restarted(topology, fleet, timers, expect, edition
     car = await Vehicle(fleet, topology.vehicle(public=True, region=topology.region, edition=edition), timers).start()
     link = faults.link(LINK)
     live = await car.send(2, gap=timers.report_period / 4)
-    await eventually(lambda: len(arrivals(topology.local, live)) == len(live), timers.report_period * 4 + 2)
+    await eventually(lambda: len(arrivals(topology.local, live)) == len(live), relay_deadline(timers))
     # frames swallowed on the way (the local platform goes down before it reads them): the link drops while
     # they are still unanswered, then the local platform restarts
     seq = await asyncio.to_thread(_proxy_seq, faults)

@@ -30,6 +30,7 @@ from scenarios.kit import (
     needs,
     now_time,
     realtime_frame,
+    relay_deadline,
     role,
     stored_count,
     unexcused_copies,
@@ -234,7 +235,7 @@ async def test_edition_upgrade_keeps_one_history(topology, fleet, timers, expect
                 expected=len(sent), actual=len(history()))
     expect.equal("QueryFrames editions", ["##"] * 3 + ["$$"] * 3, [f[:2].decode() for f in history()],
                  "the vehicle's history is not one sequence across the edition change")
-    relayed = await eventually(lambda: len(arrivals(local, sent, mark)) == len(sent), timers.report_period * 4 + 2)
+    relayed = await eventually(lambda: len(arrivals(local, sent, mark)) == len(sent), relay_deadline(timers))
     copies = arrivals(local, sent, mark)
     expect.count("frames duplicated", sum(len(c) - 1 for c in copies.values()))
     expect.true(relayed, "not every frame of both editions reached the local platform", path="local.frames",

@@ -11,6 +11,8 @@ from reference_impl.defects import DEFECTS
 from .mutations import CATALOGUE, CAUGHT, NOT_IN_CATALOGUE
 from .runner import verdicts
 
+# the module fixture runs every declared pair before the first test: minutes, more on a loaded machine
+pytestmark = pytest.mark.timeout(1800)
 CHUNK = 4  # cases per subprocess: the slow ones (idle timeouts, partitions) spread over workers
 WORKERS = 4  # the runs mostly wait on timers, so more than the 2 cores
 

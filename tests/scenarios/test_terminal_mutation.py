@@ -10,6 +10,8 @@ from harness.terminal.machine import DEFECTS
 from .runner import verdicts
 from .terminal_mutations import CATALOGUE, CAUGHT, NOT_IN_CATALOGUE
 
+# the module fixture runs every declared pair before the first test: minutes, more on a loaded machine
+pytestmark = pytest.mark.timeout(1800)
 WORKERS = 3
 
 
