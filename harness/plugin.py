@@ -127,12 +127,17 @@ REFERENCE_PICS = Path(__file__).resolve().parents[1] / "reference_impl" / "examp
 
 
 def run_pics(config: pytest.Config) -> dict[str, Any]:
-    """The run's PICS: --pics; else our reference platform's own PICS when it is the SUT; else the
-    basic claims every platform makes (no encryption: a SUT claims that in its PICS)."""
+    """The run's PICS: --pics; else our reference platform's (or terminal simulator's) own PICS when it
+    is the SUT; else the basic claims every platform makes (no encryption: a SUT claims that in its PICS)."""
     given = _yaml(_opt(config, "pics"))
     if given:
         return given
     sut, role = _opt(config, "sut") or "reference", _opt(config, "role") or "enterprise"
+    if sut == "reference" and role == "terminal":
+        from harness.topology.terminal import SIMULATOR_PICS
+
+        # the basic claims, and what the simulator adds (encryption)
+        return {**SIMULATOR_PICS, "features": {**DEFAULT_PICS["features"], **SIMULATOR_PICS["features"]}}
     if sut in ("reference", "docker") and role != "terminal" and not _opt(config, "sut_image") \
             and REFERENCE_PICS.exists():
         return _yaml(str(REFERENCE_PICS))

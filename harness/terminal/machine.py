@@ -66,6 +66,7 @@ DEFECTS: dict[str, str] = {
     "ignore-control": "never answers or carries out a terminal control 0x82",
     "factory-reset-noop": "control 0x82/0x04 (factory reset) is answered success but the parameters stay",
     "no-activation": "a 2025 terminal logs in without activating first (0x09)",
+    "ignore-key-exchange": "a 2025 key exchange 0x0B is answered success but the data units stay under the old key",
 }
 
 MAIN, SAMPLING = "main", "sampling"
@@ -841,6 +842,8 @@ class Terminal:
         the platform accepts the old key until it expires); answered success with our time."""
         assert self.crypto is not None
         key, keys = bytes(body["key"]), self.crypto.keys
+        if body["key_type"] in (0x03, 0x05) and "ignore-key-exchange" in self.defects:
+            return [self._answer(s, 0x0B, 0x01, self.timestamp(self.sim(now)))]  # success, old key kept
         if body["key_type"] == 0x03:
             self.crypto.keys = dataclasses.replace(keys, aes=key)
         elif body["key_type"] == 0x05:

@@ -7,6 +7,10 @@ public halves). An external SUT gives them in its PIXIT (`crypto:`, `SutKeys.fro
 reference gets fresh ones per run (`embedded`), and its enterprise platform is configured with them
 (`SutKeys.platform_security`).
 
+With a terminal as the SUT (--role terminal) the same records hold the terminal's initial data-unit keys:
+an external T-Box lists its VIN and keys in the PIXIT's `crypto.vehicles`, the simulated terminals get
+fresh ones per run (`simulated_terminals`); the harness's scripted platform holds the same keys.
+
 The crypto vehicles are registered in the SUT apart from the topology's fleet (`topology.vehicles`):
 their keys, signing requirements and activations would otherwise change what other cases see.
 """
@@ -68,6 +72,13 @@ class SutKeys:
                 return v
         raise LookupError(f"no crypto vehicle of edition {edition} for {purpose or 'general use'}"
                           + (f" signing with {algorithm}" if algorithm else "") + " (PIXIT crypto.vehicles)")
+
+    def by_vin(self, vin: str) -> CryptoVehicle:
+        """The crypto vehicle with this VIN (a terminal SUT's own entry)."""
+        for v in self.vehicles:
+            if v.vin == vin:
+                return v
+        raise LookupError(f"no crypto vehicle {vin} (PIXIT crypto.vehicles)")
 
     def keys_for(self, v: CryptoVehicle) -> crypto.Keys:
         """What vehicle `v` encrypts with: its shared keys, and the platform's public keys."""
@@ -162,8 +173,7 @@ def embedded(region: str = "110000") -> SutKeys:
     sm2_private = crypto.SM2PrivateKey.generate()
 
     def vehicle(vin: str, edition: int, sign_key: crypto.PrivateKey | None = None, purpose: str = "") -> CryptoVehicle:
-        return CryptoVehicle(vin, edition, True, region, os.urandom(16), os.urandom(16), sign_key,
-                             require_signature=purpose == "require", purpose=purpose)
+        return _fresh_vehicle(vin, edition, region, sign_key, purpose)
 
     vehicles = [
         vehicle(_vin("A", 1), 2016),
@@ -177,3 +187,16 @@ def embedded(region: str = "110000") -> SutKeys:
     ]
     return SutKeys(rsa_private.public_key(), sm2_private.public_key(), vehicles, crypto.DEFAULT_OPTIONS,
                    os.urandom(16), os.urandom(16), rsa_private, sm2_private)
+
+
+def _fresh_vehicle(vin: str, edition: int, region: str, sign_key: crypto.PrivateKey | None = None,
+                   purpose: str = "") -> CryptoVehicle:
+    """A vehicle with fresh 16-byte AES and SM4 data-unit keys."""
+    return CryptoVehicle(vin, edition, True, region, os.urandom(16), os.urandom(16), sign_key,
+                         require_signature=purpose == "require", purpose=purpose)
+
+
+def simulated_terminals(vins: dict[int, str], region: str = "110000") -> SutKeys:
+    """Fresh initial data-unit keys (AES, SM4) for the simulated terminal SUTs (--role terminal --sut
+    reference), one crypto vehicle per edition: the harness, playing their platform, holds the same keys."""
+    return SutKeys(vehicles=[_fresh_vehicle(vin, edition, region) for edition, vin in vins.items()])

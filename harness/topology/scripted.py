@@ -4,6 +4,11 @@ A `ScriptedPlatform` listens where the terminal is told to connect, records ever
 in the case's `Wire`, answers by a policy the case sets (accept, refuse or ignore logins; answer
 heartbeats and time syncs with its own time; error-answer real-time data) and lets the case send
 query, set and control frames. It runs on the case's own event loop, so each case starts clean.
+
+With `crypto` (a case of an encrypting terminal, docs/crypto.md) it decodes encrypted data units with the
+keys it knows (the current ones, then those `rekey` replaced: a key stays usable until it expires) and
+seals the frames it sends; a frame no key decrypts is recorded undecoded (`Received.undecrypted`) and not
+answered. Its own answers go in plaintext, as the reference platform's do.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass, field
 
 from harness.protocol import errors
 from harness.protocol.codec import Frame, assemble, decode, encode
+from harness.protocol.crypto import DecryptionError, FrameCrypto
 from harness.protocol.framer import Framer
 from harness.protocol.schema import Timestamp
 from harness.wire import Wire
@@ -46,6 +52,7 @@ class Received:
     conn: int
     frame: Frame
     raw: bytes
+    undecrypted: bool = False  # encrypted under no key the platform knows: the body is the ciphertext
 
 
 @dataclass
@@ -66,6 +73,8 @@ class ScriptedPlatform:
     conns: list[_Conn] = field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = 0
+    crypto: FrameCrypto | None = None  # keys and encryption byte of the terminal's data units (None: plaintext)
+    _retired: list[FrameCrypto] = field(default_factory=list)
     _server: asyncio.base_events.Server | None = None
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -157,8 +166,15 @@ class ScriptedPlatform:
 
     # ------------------------------------------------------------------ what the case sends
 
-    async def send(self, data: bytes | Frame, conn: int | None = None) -> None:
-        raw = encode(data) if isinstance(data, Frame) else data
+    def rekey(self, crypto: FrameCrypto) -> None:
+        """New keys (after a key exchange): they seal what follows; the old ones still decode."""
+        if self.crypto is not None:
+            self._retired.insert(0, self.crypto)
+        self.crypto = crypto
+
+    async def send(self, data: bytes | Frame, conn: int | None = None, *, plain: bool = False) -> None:
+        """Send raw bytes, or a frame (sealed with `crypto` unless `plain`)."""
+        raw = encode(data, crypto=None if plain else self.crypto) if isinstance(data, Frame) else data
         target = self.conns[conn] if conn is not None else (self.open_conns or [None])[-1]
         if target is None or target.closed is not None:
             raise ConnectionError(f"{self.name}: the terminal has no open link to send on")
@@ -196,15 +212,27 @@ class ScriptedPlatform:
                 self._tasks.discard(task)
             await self._notify()
 
+    def _decode(self, raw: bytes) -> tuple[Frame, bool]:
+        """The frame decrypted by the first known key that reads it, else undecoded (and a problem)."""
+        failure: DecryptionError | None = None
+        for keys in [self.crypto, *self._retired] if self.crypto is not None else [None]:
+            try:
+                return decode(raw, crypto=keys), False
+            except DecryptionError as exc:
+                failure = exc
+        assert failure is not None
+        self.problems.append(failure)
+        return decode(raw), True
+
     async def _on_frame(self, conn: _Conn, raw: bytes) -> None:
         try:
-            frame = decode(raw)
+            frame, undecrypted = self._decode(raw)
         except errors.ProtocolError as exc:
             self.problems.append(exc)
             await self._notify()
             return
-        self.received.append(Received(self.now, conn.number, frame, raw))
-        answer = self._answer(frame)
+        self.received.append(Received(self.now, conn.number, frame, raw, undecrypted))
+        answer = None if undecrypted else self._answer(frame)
         if answer is not None and conn.closed is None:
             self.wire.record(self.name, "->", answer)
             conn.writer.write(answer)

@@ -12,6 +12,11 @@ The terminal's calendar: the simulator runs its collection-time clock `1/time_sc
 than the compressed timers, so its parameters and collection times read as the standard's values
 (a 10 s report period) while the run takes a fraction of the time. Cases compare collection-time
 spacing with the terminal's own parameters, which holds for both kinds of SUT.
+
+Data-unit encryption (docs/crypto.md): a terminal runs in plaintext unless a case asks for crypto. The
+rig holds each terminal's initial data-unit keys as crypto vehicles (harness/topology/keys.py): fresh
+per run for the simulator, the PIXIT's `crypto.vehicles` entry of its VIN for a real T-Box; a case that
+needs them and finds none cannot decide (INCONC). `SIMULATOR_PICS` is what the simulator claims.
 """
 
 from __future__ import annotations
@@ -20,12 +25,21 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.protocol.crypto import FrameCrypto
 from harness.protocol.timers import Timers
 
 from .base import StimulusUnavailable, Topology
+from .keys import CryptoVehicle, SutKeys, simulated_terminals
 
 SIM_VIN = {2016: "LSIMA000000000001", 2025: "LSIMB000000000001"}
 SIM_ICCID = "89860012345678901234"
+# the simulator's PICS (what a run of --role terminal --sut reference judges it by): both editions, AES and
+# SM4 data units, and a key exchange 0x0B from the platform taken at once (harness/terminal/machine.py)
+SIMULATOR_PICS: dict[str, Any] = {
+    "sut": {"name": "simulated terminal (harness.terminal)"},
+    "features": {"editions": [2016, 2025],
+                 "encryption": {"aes": True, "sm4": True, "key_exchange_down": True, "options": {}}},
+}
 
 
 @dataclass
@@ -47,6 +61,11 @@ class TerminalSut:
         raise NotImplementedError
 
     async def close(self) -> None:
+        return None
+
+    def use_crypto(self, crypto: FrameCrypto) -> None:
+        """Encrypt from the next power-on with `crypto` (its encryption byte and initial data-unit keys).
+        A real T-Box already holds the keys its PIXIT lists: nothing to do."""
         return None
 
     @property
@@ -92,6 +111,11 @@ class SimulatedTerminal(TerminalSut):
     async def close(self) -> None:
         if self.driver is not None:
             await self.driver.close()
+
+    def use_crypto(self, crypto: FrameCrypto) -> None:
+        if self.driver is not None:
+            raise RuntimeError("use_crypto() must come before the terminal is first powered on")
+        self.terminal_kw["crypto"] = crypto
 
     @property
     def time_scale(self) -> float:
@@ -146,6 +170,18 @@ class TerminalRig:
     timers: Timers
     defects: frozenset[str] = frozenset()
     pixit: dict[str, Any] = field(default_factory=dict)
+    keys: SutKeys | None = None  # the terminals' initial data-unit keys (None: the PIXIT gives none)
+
+    def crypto_vehicle(self, vin: str) -> CryptoVehicle:
+        """The initial data-unit keys of terminal `vin`; StimulusUnavailable (INCONC) when none are known."""
+        if self.keys is None:
+            raise StimulusUnavailable("the PIXIT has no crypto: section with the terminal's data-unit keys "
+                                      "(crypto.vehicles: [{vin, aes, sm4}], docs/crypto.md): this case cannot decide")
+        try:
+            return self.keys.by_vin(vin)
+        except LookupError:
+            raise StimulusUnavailable(f"the PIXIT's crypto.vehicles has no entry for the terminal {vin} "
+                                      "(its initial data-unit keys): this case cannot decide") from None
 
     @property
     def scale(self) -> float:
@@ -189,7 +225,8 @@ def start(kind: str, timers: Timers, pixit: dict[str, Any], *, region: str,
                              "(listen: HOST:PORT the T-Box connects to; vin: its VIN)")
         if defects:
             raise ValueError("--sut-defect switches exist in our simulator only, not in an external terminal")
-    rig = TerminalRig(kind, timers, defects, pixit)
+    keys = simulated_terminals(SIM_VIN) if kind == "reference" else SutKeys.from_pixit(pixit)
+    rig = TerminalRig(kind, timers, defects, pixit, keys)
     return Topology(role="terminal", backend="embedded" if kind == "reference" else "external", sut=None,  # type: ignore[arg-type]
                     local=None, national=None, vehicles=[], timers=timers, region=region, platform_id="",
                     extra={"terminal_rig": rig})

@@ -1,23 +1,31 @@
 """The terminal (T-Box) as the SUT answering the platform: parameter query 0x80 (B.2.2), parameter set
-0x81 (B.2.3) including the move to a new platform address, and every terminal control 0x82 (B.2.4).
+0x81 (B.2.3) including the move to a new platform address, every terminal control 0x82 (B.2.4), and the
+2025 data-unit key exchange 0x0B from the platform (T31; keys and modes in docs/crypto.md).
 
 The harness plays the enterprise platform; case numbers 51 and up are the terminal-side cases.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 
+from harness.protocol import crypto
 from harness.protocol.messages import parameters
 from harness.protocol.schema import Scalar
-from scenarios.kit import case, role, stall_slack
+from harness.topology.scripted import Received, ScriptedPlatform
+from scenarios.kit import case, needs, role, stall_slack
 from scenarios.terminal_kit import (
+    claimed_cipher,
     control,
+    encrypted,
+    exchange_key,
     gaps,
     login_window,
     online,
     power_off_window,
     query,
+    readable_under,
     second_platform,
     set_params,
     within,
@@ -271,3 +279,49 @@ async def test_control_remote_upgrade(platform, tbox, timers, expect, edition):
     values = await query(platform, tbox, timers, [0x08])
     expect.equal("0x08 after upgrade", "F2.00", str(values[0x08]).strip())
 
+
+def _sent_after(platform: ScriptedPlatform, mark: Received, command: int) -> list[Received]:
+    """`command` frames the terminal sent after `mark` on the wire (by arrival order, not loop time: frames
+    read in one chunk share a time)."""
+    i = next(i for i, r in enumerate(platform.received) if r is mark)
+    return [r for r in platform.received[i + 1:] if r.frame.command == command and not r.frame.is_response]
+
+
+@needs(pics="encryption.key_exchange_down")
+@case("GBT32960.3-2025/T31/51",
+      requirement="2025 T31: a data-unit encryption key the platform sends with key exchange 0x0B (key type, key, "
+                  "a validity window holding now; the 0x0B itself encrypted under the current key, 6.2 T2) is "
+                  "answered success (0x01), and from then on the terminal encrypts its data units under the new "
+                  "key, no longer under the old one.")
+async def test_key_exchange_switches_key(platform, tbox, timers, expect, topology, pics):
+    enc = claimed_cipher(pics)
+    old = encrypted(platform, tbox, topology, pics, enc)  # K1: the terminal's initial key
+    login = await online(platform, tbox, timers)
+    expect.true(readable_under(login, old), "the login did not travel under the terminal's initial key K1",
+                path="login.encryption", expected=f"0x{enc:02X}, readable under K1",
+                actual=f"0x{login.frame.encryption:02X}")
+    k2 = crypto.generate_symmetric(enc)
+    new = dataclasses.replace(old, keys=dataclasses.replace(old.keys, **{"sm4" if enc == crypto.SM4 else "aes": k2}))
+    answer = await exchange_key(platform, tbox, timers, enc, k2)  # sealed under K1, window [now-60 s, now+1 h]
+    expect.true(answer is not None, "no answer to the key exchange 0x0B", path="answer", expected="0x0B answer",
+                actual=None)
+    assert answer is not None
+    expect.equal("key exchange answer.ack", 0x01, answer.frame.ack)
+    platform.rekey(new)  # the platform reads K2 from now on (K1 still decodes: evidence stays readable)
+    try:
+        await platform.wait_for(lambda: len(_sent_after(platform, answer, 0x02)) >= 3, within(timers, 6))
+        reports = _sent_after(platform, answer, 0x02)
+        under_new = [readable_under(r, new) for r in reports]
+        under_old = [readable_under(r, old) for r in reports]
+        expect.note(f"cipher 0x{enc:02X} ({'SM4' if enc == crypto.SM4 else 'AES'}), options {old.options}")
+        expect.count("real-time frames after the answer", len(reports))
+        expect.count("readable under K2", sum(under_new))
+        expect.count("readable under K1", sum(under_old))
+        expect.true(len(reports) >= 3, f"{len(reports)} real-time frames after the answer", path="reports",
+                    expected=">= 3", actual=len(reports))
+        expect.true(all(under_new) and not any(under_old), "real-time data after a successful key exchange is not "
+                    "(only) under the new key", path="reports.key", expected=["K2"] * len(reports),
+                    actual=["K2" if n else "K1" if o else "neither" for n, o in zip(under_new, under_old, strict=True)])
+    finally:
+        # give the terminal its initial key back, so a real T-Box keeps the PIXIT's key across runs
+        await exchange_key(platform, tbox, timers, enc, old.keys.for_byte(enc))

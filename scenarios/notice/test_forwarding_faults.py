@@ -331,7 +331,6 @@ async def test_latency_storm(topology, fleet, timers, expect, edition):
                 path="sut.queue_depth", expected=0, actual="not 0")
 
 
-
 @role("enterprise")
 @case("NOTICE-2016/1.2/g/02",
       requirement="Frames lost on the link to the local platform are sent again and frames duplicated on it do no "

@@ -17,6 +17,8 @@ CAUGHT: dict[str, list[str]] = {
     "no-backoff": both("GBT32960.3-{e}/B.1/54"),
     "no-logout": both("GBT32960.3-{e}/B.1/55"),
     "no-activation": ["GBT32960.3-2025/B.3/51"],
+    # data-unit key exchange 0x0B from the platform (2025 T31)
+    "ignore-key-exchange": ["GBT32960.3-2025/T31/51"],
     # real-time data, alarms, reissue (B.2.1, B.2.8)
     "late-reports": both("GBT32960.3-{e}/B.2.1/51"),
     "no-alarm-period": both("GBT32960.3-{e}/B.2.1/52"),

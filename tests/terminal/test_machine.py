@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.protocol import Frame, encode
+from harness.protocol import Frame, crypto, encode
 from harness.protocol.schema import Timestamp
 from harness.protocol.timers import Timers
 from harness.terminal.generator import Generator
@@ -401,3 +401,21 @@ def test_initial_params_override_only_what_they_name():
     b.run(40)
     assert b.times(0x07) == [12, 24, 36] and b.times(0x02)[:3] == [0, 10, 20]
     assert b.terminal.params[0x09] == 12
+
+
+@pytest.mark.parametrize("defects", [frozenset(), frozenset({"ignore-key-exchange"})])
+def test_key_exchange_from_the_platform_switches_the_data_unit_key(defects):
+    k1, k2 = bytes(16), bytes(range(16))
+    b = bench(2025, defects=defects, crypto=crypto.FrameCrypto(keys=crypto.Keys(sm4=k1), encryption=crypto.SM4))
+    b.start().run(15)
+    assert b.terminal.online
+    body = {"key_type": crypto.SM4, "key": k2, "valid_from": ts(0), "expires": ts(3600)}
+    platform = crypto.FrameCrypto(keys=crypto.Keys(sm4=k1), encryption=crypto.SM4)
+    b.deliver(platform.seal(Frame(0x0B, 0xFE, VIN, body, 2025)))  # sent under the current key
+    assert [s.raw[3] for s in b.frames(0x0B)] == [0x01]  # answered success, with or without the defect
+    since = b.now
+    b.run(since + 30)
+    reports = b.frames(0x02, since=since + 1e-9)
+    current = k1 if defects else k2  # the defect keeps the old key
+    assert len(reports) >= 2 and all(r.raw[21] == crypto.SM4 for r in reports)
+    assert all(crypto.FrameCrypto(keys=crypto.Keys(sm4=current)).open(r.raw).body["items"] for r in reports)
