@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,14 +33,14 @@ def late_first_answer(topology, timers):
 '''
 
 
-def _conformance(pytester, monkeypatch, tmp_path, module: str) -> list[dict]:
+def _conformance(pytester, monkeypatch, tmp_path, module: str, role: str = "enterprise") -> list[dict]:
     """Run the cases a generated test module imports (with its fixtures), 2016 edition; their results."""
     # the subprocess imports the scenarios of this tree, whatever an editable install points at
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_late=module)
     out = tmp_path / "report"
-    result = pytester.runpytest_subprocess("--role", "enterprise", "--edition", "2016", "--report", str(out),
+    result = pytester.runpytest_subprocess("--role", role, "--edition", "2016", "--report", str(out),
                                            "-p", "no:cacheprovider")
     assert (out / "results.json").exists(), result.stdout.str()
     cases = json.loads((out / "results.json").read_text())["cases"]
@@ -61,7 +63,7 @@ def test_a_resend_after_a_late_answer_passes_byte_identical_relay(pytester, monk
 # one answer of the local platform (to_client) to a frame of the case's vehicle, later than the response timeout
 DELAYED_ANSWER = '''
 import pytest
-from scenarios.notice.{module} import {case}  # noqa: F401
+from scenarios.{package}.{module} import {case}  # noqa: F401
 from scenarios.notice.test_forwarding_faults import LINK
 
 
@@ -77,9 +79,12 @@ def late_answer(topology, timers):
 '''
 
 
-def _late(module: str, case: str, *, index: int | None = 0, command: int = 0x02, bound: str = "count=1") -> str:
-    """A test module running `case` with late answers to frames of vehicle `index` (None: of any vehicle)."""
-    return DELAYED_ANSWER.format(module=module, case=case, index=index, command=command, bound=bound)
+def _late(module: str, case: str, *, index: int | None = 0, command: int = 0x02, bound: str = "count=1",
+          package: str = "notice") -> str:
+    """A test module running `case` (of scenarios/`package`) with late answers to frames of vehicle `index`
+    (None: of any vehicle)."""
+    return DELAYED_ANSWER.format(package=package, module=module, case=case, index=index, command=command,
+                                 bound=bound)
 
 
 def test_a_resend_in_a_long_stream_passes(pytester, monkeypatch, tmp_path):
@@ -113,17 +118,21 @@ def test_a_resent_reissue_passes_after_an_outage(pytester, monkeypatch, tmp_path
         assert c["evidence"]["counts"]["frames duplicated"] >= 1, (c["case_id"], c["evidence"]["counts"])
 
 
-# the sixth (last) frame reaches the local platform late, so the resend of the first lands before it
-LATE_LAST_FRAME = '''
+# the nth upload of vehicle 1 reaches the local platform late, so the resend of an earlier one lands before it
+HELD_UPLOAD = '''
 
 @pytest.fixture(autouse=True)
-def late_last_frame(topology, timers):
+def held_upload(topology, timers):
     vin = topology.vehicle(public=True, region=topology.region, edition=2016, index=1).vin
     ms = int(timers.response_timeout * 1000 * 3)
-    fault = topology.faults.link(LINK).delay_frames(ms, command=0x02, vin=vin, direction="to_target", nth=6, count=1)
+    fault = topology.faults.link(LINK).delay_frames(ms, command={command}, vin=vin, direction="to_target", nth={nth},
+                                                    count=1)
     yield
     fault.clear()
 '''
+
+# the sixth (last) frame reaches the local platform late, so the resend of the first lands before it
+LATE_LAST_FRAME = HELD_UPLOAD.format(command=0x02, nth=6)
 
 
 def test_a_resend_across_the_edition_change_passes(pytester, monkeypatch, tmp_path):
@@ -166,3 +175,70 @@ def test_a_reissue_of_the_frame_before_a_national_outage_passes(pytester, monkey
     cases = _conformance(pytester, monkeypatch, tmp_path, UNANSWERED_BEFORE_KILL)
     assert [(c["case_id"], c["verdict"]) for c in cases] == [("NOTICE-2016/1.2/d/05", "PASS")], _verdicts(cases)
     assert cases[0]["evidence"]["counts"]["frames duplicated"] >= 1, cases[0]["evidence"]["counts"]
+
+
+# ---------------------------------------------------------------- platform as SUT, GB/T 32960.3 cases
+
+def test_a_resend_of_an_acked_relay_passes(pytester, monkeypatch, tmp_path):
+    # 5.2.2/01 once wanted exactly one copy per relayed frame; the first upstream ack comes late here
+    cases = _conformance(pytester, monkeypatch, tmp_path,
+                         _late("test_platform_exchange", "test_acked_relay_not_resent", package="gbt32960_3"))
+    assert [(c["case_id"], c["verdict"]) for c in cases] == [("GBT32960.3-2016/5.2.2/01", "PASS")], _verdicts(cases)
+    assert cases[0]["evidence"]["counts"]["frames duplicated"] >= 1, cases[0]["evidence"]["counts"]
+
+
+def test_a_resent_first_reissue_is_not_the_duplicate_relayed(pytester, monkeypatch, tmp_path):
+    # B.2.8/03 once took any second copy of its reissue frame at the local platform for the duplicate relayed
+    # again: the first ack comes late, and the second relayed 0x03 is held so the SUT's resend lands first
+    module = _late("test_realtime", "test_duplicate_reissue_detected", index=1, command=0x03, package="gbt32960_3") \
+        + HELD_UPLOAD.format(command=0x03, nth=2)
+    cases = _conformance(pytester, monkeypatch, tmp_path, module)
+    assert [(c["case_id"], c["verdict"]) for c in cases] == [("GBT32960.3-2016/B.2.8/03", "PASS")], _verdicts(cases)
+    assert cases[0]["evidence"]["counts"]["frames duplicated"] >= 1, cases[0]["evidence"]["counts"]
+
+
+# the harness's vehicle answers queries, sets and controls (0x80-0x82, flag 0x01/0x02) 1.5 response timeouts
+# late, so the SUT resends first (B.2.2-B.2.4: resend when no answer within the timeout). No fault proxy sits on
+# the vehicle's link in the embedded topology: the answer is held in RawLink.send, the path the case's link takes
+LATE_VEHICLE_ANSWER = '''
+import asyncio
+
+import pytest
+
+from harness.wire import RawLink
+from scenarios.gbt32960_3.test_commands import {case}  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def late_vehicle_answer(timers, monkeypatch):
+    send, held = RawLink.send, set()
+    delay = timers.response_timeout * 1.5
+
+    async def late(self, data):
+        if not isinstance(data, (bytes, bytearray)) or data[2] not in (0x80, 0x81, 0x82) or data[3] not in (1, 2):
+            return await send(self, data)
+        raw = bytes(data)
+
+        async def deliver():
+            await asyncio.sleep(delay)
+            await send(self, raw)
+
+        task = asyncio.get_running_loop().create_task(deliver())
+        held.add(task)  # a task nobody holds may be collected before it runs
+        task.add_done_callback(held.discard)
+
+    monkeypatch.setattr(RawLink, "send", late)
+    yield
+'''
+
+
+@pytest.mark.parametrize("case, case_id, resends", [
+    ("test_query_answer_handled", "GBT32960.3-2016/B.2.2/03", "resends after the answer"),
+    ("test_set_failure_answer_handled", "GBT32960.3-2016/B.2.3/03", "resends after the answer"),
+    ("test_every_control_encoded", "GBT32960.3-2016/B.2.4/01", "resends of an answered control"),
+])
+def test_a_resend_before_a_late_vehicle_answer_passes(pytester, monkeypatch, tmp_path, case, case_id, resends):
+    # these once failed on any copy of the command after the answer, even one the SUT sent before it read it
+    cases = _conformance(pytester, monkeypatch, tmp_path, LATE_VEHICLE_ANSWER.format(case=case))
+    assert [(c["case_id"], c["verdict"]) for c in cases] == [(case_id, "PASS")], _verdicts(cases)
+    assert cases[0]["evidence"]["counts"][resends] >= 1, cases[0]["evidence"]["counts"]
